@@ -1,0 +1,77 @@
+"""What every CLI command shares: where the home is, opening the node, printing JSON and progress."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..errors import PassphraseRequired
+from ..node import Node
+
+__all__ = ["CliState", "echo_json", "home_of", "open_node", "progress_bar"]
+
+ENV_HOME = "TEQUIO_HOME"
+
+
+@dataclass
+class CliState:
+    home: Path
+
+
+def home_of(ctx: click.Context) -> Path:
+    state = ctx.find_object(CliState)
+    if state is None:  # a plugin command invoked outside the tequio group
+        return Path(os.environ.get(ENV_HOME) or Path.home() / ".tequio")
+    return state.home
+
+
+@contextmanager
+def open_node(ctx: click.Context, unlock: bool = True) -> Iterator[Node]:
+    """Open the node of the ``--home`` in effect; prompt for the passphrase on a terminal if needed."""
+    home = home_of(ctx)
+    try:
+        node = Node.open(home, unlock=unlock)
+    except PassphraseRequired:
+        if not sys.stdin.isatty():
+            raise
+        passphrase = click.prompt("Passphrase for the node key", hide_input=True, err=True)
+        node = Node.open(home, passphrase=passphrase, unlock=unlock)
+    try:
+        yield node
+    finally:
+        node.close()
+
+
+def echo_json(value: Any) -> None:
+    click.echo(json.dumps(value, ensure_ascii=False, indent=2))
+
+
+@contextmanager
+def progress_bar(label: str, total: int | None, unit: str = "bytes") -> Iterator[Any]:
+    """A rich progress bar on a terminal; a no-op callable when stderr is piped or redirected."""
+    if not sys.stderr.isatty():
+        yield lambda done: None
+        return
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    count = DownloadColumn() if unit == "bytes" else MofNCompleteColumn()
+    columns = [TextColumn(label), BarColumn(), count, TimeRemainingColumn()]
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task(label, total=total)
+        yield lambda done: bar.update(task, completed=done)

@@ -1,0 +1,204 @@
+"""Commands about records: publish, and list / show / export / import / rejected."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import click
+
+from schemas import from_json, is_valid_scope, parse_key
+
+from ..errors import TequioError
+from ..records import StoredRecord
+from .context import echo_json, open_node, progress_bar
+
+
+def _parse_body(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise click.BadParameter(f"not JSON: {e.msg} at character {e.pos}", param_hint="--body") from None
+    if not isinstance(value, dict):
+        raise click.BadParameter("must be a JSON object", param_hint="--body")
+    try:
+        return from_json(value)  # type: ignore[no-any-return]
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--body") from None
+
+
+def _check_scope(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is not None and not is_valid_scope(value):
+        raise click.BadParameter("use public, g:<32 hex> or d:<64 hex>")
+    return value
+
+
+def _check_author(ctx: click.Context, param: click.Parameter, value: str | None) -> bytes | None:
+    if value is None:
+        return None
+    try:
+        return parse_key(value)
+    except ValueError as e:
+        raise click.BadParameter(str(e)) from None
+
+
+@click.command()
+@click.argument("kind")
+@click.option("--body", required=True, help='The body as a JSON object; bytes as {"$bin": "<hex>"}.')
+@click.option("--scope", default="public", show_default=True, callback=_check_scope, help="Who may read it.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def publish(ctx: click.Context, kind: str, body: str, scope: str, as_json: bool) -> None:
+    """Sign and store a record of KIND as the next in this node's feed."""
+    parsed = _parse_body(body)
+    with open_node(ctx) as node:
+        stored = node.publish(kind, parsed, scope=scope)
+    if as_json:
+        echo_json({"id": stored.id.hex()})
+    else:
+        click.echo(f"published {stored.id.hex()}  ({kind}, {scope}, seq {stored.seq})")
+
+
+@click.group()
+def records() -> None:
+    """List, show, export and import records."""
+
+
+def _summary(rec: StoredRecord) -> str:
+    if rec.redacted:
+        return "(redacted)"
+    if rec.body is None:
+        return "(not readable here)"
+    text = json.dumps(rec.body, ensure_ascii=False, default=lambda b: f"<{len(b)} bytes>")
+    return text if len(text) <= 60 else text[:59] + "…"
+
+
+@records.command("list")
+@click.option("--scope", callback=_check_scope, help="Only this scope.")
+@click.option("--kind", help="Only this kind.")
+@click.option("--author", callback=_check_author, metavar="HEX", help="Only this author's key.")
+@click.option("--limit", type=click.IntRange(min=0), default=100, show_default=True, help="At most this many (0: all).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def list_(ctx: click.Context, scope: str | None, kind: str | None, author: bytes | None, limit: int,
+          as_json: bool) -> None:
+    """List stored records, oldest first."""
+    with open_node(ctx, unlock=False) as node:
+        found = node.records(scope=scope, kind=kind, author=author, limit=limit or None)
+        if as_json:
+            echo_json([r.to_json() for r in found])
+            return
+        from schemas import fingerprint
+
+        for r in found:
+            click.echo(f"{r.id.hex()[:16]}  {fingerprint(r.author)}  {r.scope[:10]:<10} {r.seq:>5}  "
+                       f"{r.kind or '-':<16} {_summary(r)}")
+        if not found:
+            click.echo("no records", err=True)
+
+
+@records.command("show")
+@click.argument("record_id", metavar="ID")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def show(ctx: click.Context, record_id: str, as_json: bool) -> None:
+    """Show one record by id (or a unique prefix of 8+ hex characters)."""
+    with open_node(ctx, unlock=False) as node:
+        rec = node.resolve(record_id)
+    data = rec.to_json()
+    if as_json:
+        echo_json(data)
+        return
+    body = data.pop("body")
+    for k, v in data.items():
+        click.echo(f"{k:<13} {v}")
+    click.echo("body")
+    click.echo(json.dumps(body, ensure_ascii=False, indent=2))
+
+
+@records.command("export")
+@click.option("--scope", callback=_check_scope, help="Only this scope.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="File to write [default: stdout].")
+@click.pass_context
+def export(ctx: click.Context, scope: str | None, out: Path | None) -> None:
+    """Write records as a stream of wire records, concatenated, in an order that imports cleanly."""
+    if out is None and sys.stdout.isatty():
+        raise TequioError("the export is binary: give --out FILE or redirect stdout to a file")
+    with open_node(ctx, unlock=False) as node:
+        total = node.count()
+        target: BinaryIO = open(out, "wb") if out else sys.stdout.buffer  # noqa: SIM115
+        n = 0
+        try:
+            with progress_bar("exporting", total, unit="records") as advance:
+                for wire in node.export(scope):
+                    target.write(wire)
+                    n += 1
+                    if n % 1000 == 0:
+                        advance(n)
+        finally:
+            if out:
+                target.close()
+            else:
+                target.flush()
+    if out:
+        click.echo(f"exported {n} records to {out}", err=True)
+
+
+@records.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, allow_dash=True, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def import_(ctx: click.Context, file: Path, as_json: bool) -> None:
+    """Import a stream of wire records (- for stdin) through the full ingest pipeline.
+
+    Exits with 1 if any record was rejected; the report says which and why.
+    """
+    stdin = str(file) == "-"
+    with open_node(ctx, unlock=False) as node:
+        source = open(file, "rb") if not stdin else sys.stdin.buffer  # noqa: SIM115
+        size = None if stdin else os.fstat(source.fileno()).st_size
+        try:
+            with progress_bar("importing", size) as advance:
+                report = node.import_stream(source, f"import:{'stdin' if stdin else file.name}", advance)
+        finally:
+            if not stdin:
+                source.close()
+    if as_json:
+        echo_json(report.to_json())
+    else:
+        click.echo(f"accepted {report.accepted}, duplicates {report.duplicates}, rejected {len(report.rejected)}")
+        for r in report.rejected[:20]:
+            click.echo(f"  #{r.index}: {r.reason}: {r.detail}")
+        if len(report.rejected) > 20:
+            click.echo(f"  … and {len(report.rejected) - 20} more (use --json for all)")
+    if report.rejected:
+        raise TequioError(f"{len(report.rejected)} of {report.accepted + report.duplicates + len(report.rejected)}"
+                          " records were rejected")
+
+
+@records.command("rejected")
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True, help="At most this many.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def rejected(ctx: click.Context, limit: int, as_json: bool) -> None:
+    """Show the most recent rejections, newest first, with their reasons and sources."""
+    with open_node(ctx, unlock=False) as node:
+        rows = node.store.rejections(limit)
+    items = [
+        {"at": at, "source": src, "reason": reason, "detail": detail, "id": rid.hex() if rid else None,
+         "author": author.hex() if author else None, "scope": scope, "seq": seq}
+        for at, src, reason, detail, rid, author, scope, seq in rows
+    ]
+    if as_json:
+        echo_json(items)
+        return
+    for it in items:
+        click.echo(f"{it['at']}  {it['source']}  {it['reason']}: {it['detail']}")
+    if not items:
+        click.echo("no rejections", err=True)
+
+
+COMMANDS = [publish, records]

@@ -1,0 +1,126 @@
+"""``<home>/tequio.toml``: validated by pydantic; every key has a default and a description.
+
+The descriptions here are the single source for the comments written into a new ``tequio.toml`` and
+for the table in docs/operations.md (a test keeps the two in step).
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .errors import ConfigError
+
+__all__ = ["CONFIG_FILE", "Config", "load_config", "render_config", "write_config"]
+
+CONFIG_FILE = "tequio.toml"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class NodeSection(_Section):
+    name: str = Field(min_length=1, max_length=200, description="Display name of this node's organisation.")
+
+
+class IdentitySection(_Section):
+    passphrase_env: str = Field(
+        default="",
+        description="Name of the environment variable that holds the node key's passphrase; "
+        "empty to be prompted on a terminal (only used when the key is encrypted).",
+    )
+
+
+class ApiSection(_Section):
+    port: int = Field(
+        default=7347, ge=0, le=65535, description="Port of the local API on 127.0.0.1; 0 picks a free one."
+    )
+    max_body: int = Field(
+        default=16 * 1024 * 1024,
+        ge=1024,
+        description="Largest request body the local API accepts, in bytes (record imports included).",
+    )
+
+
+class StoreSection(_Section):
+    busy_timeout_ms: int = Field(
+        default=10_000, ge=0, description="How long a write waits for another process holding the store."
+    )
+    rejections_kept: int = Field(
+        default=1000, ge=0, description="How many recent rejections (with reasons) the store keeps."
+    )
+
+
+class IngestSection(_Section):
+    batch_size: int = Field(
+        default=1000, ge=1, le=100_000, description="Records verified and written per transaction on import."
+    )
+
+
+class LogSection(_Section):
+    level: Literal["debug", "info", "warning", "error"] = Field(
+        default="warning", description="Least severe log level written to standard error."
+    )
+
+
+class Config(_Section):
+    """The whole file; sections may be omitted and take their defaults."""
+
+    node: NodeSection
+    identity: IdentitySection = Field(default_factory=IdentitySection)
+    api: ApiSection = Field(default_factory=ApiSection)
+    store: StoreSection = Field(default_factory=StoreSection)
+    ingest: IngestSection = Field(default_factory=IngestSection)
+    log: LogSection = Field(default_factory=LogSection)
+
+
+def load_config(home: Path) -> Config:
+    """Read and validate ``<home>/tequio.toml``; a problem is one ConfigError naming the key."""
+    path = home / CONFIG_FILE
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path} is missing") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path} is not valid TOML: {e}") from None
+    try:
+        return Config.model_validate(data)
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        more = f" (and {e.error_count() - 1} more)" if e.error_count() > 1 else ""
+        raise ConfigError(f"{path}: {where}: {first['msg']}{more}") from None
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)  # JSON string escapes are valid TOML basic strings
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise TypeError(f"cannot write {type(value).__name__} to TOML")
+
+
+def render_config(config: Config) -> str:
+    """The TOML text of ``config``, every key preceded by its description as a comment."""
+    lines = ["# Tequio node configuration. Every key is documented in docs/operations.md.", ""]
+    for section_name, section_field in Config.model_fields.items():
+        section = getattr(config, section_name)
+        lines.append(f"[{section_name}]")
+        for key, field in type(section).model_fields.items():
+            lines.append(f"# {field.description}")
+            lines.append(f"{key} = {_toml_value(getattr(section, key))}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def write_config(home: Path, config: Config) -> None:
+    (home / CONFIG_FILE).write_text(render_config(config), encoding="utf-8")

@@ -1,0 +1,74 @@
+"""The plugin hooks of Tequio: the whole contract between the node and its plugins.
+
+Families: ``register_*`` returns a list to merge, ``on_*`` reacts to an event, ``prepare_*`` changes
+its argument in place. Hooks are plain functions; ``on_startup`` and ``on_shutdown`` may return an
+awaitable, which the node awaits. Every hook is documented with a tested example in docs/plugins.md.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    import click
+    from aiohttp import web
+    from sqlite_utils import Database
+
+    from schemas import ForkProof
+
+    from .kinds import Kind
+    from .migrations import MigrationSet
+    from .node import Node
+    from .records import StoredRecord
+
+hookspec = pluggy.HookspecMarker("tequio")
+hookimpl = pluggy.HookimplMarker("tequio")
+
+
+@hookspec
+def register_kinds() -> list[Kind]:
+    """Record kinds this plugin defines, each with its pydantic body model."""
+
+
+@hookspec
+def register_migrations() -> list[MigrationSet]:
+    """Named migration sets that create and evolve this plugin's own tables."""
+
+
+@hookspec
+def prepare_connection(conn: sqlite3.Connection) -> None:
+    """Adjust the node's SQLite connection when it opens, e.g. register SQL functions."""
+
+
+@hookspec
+def on_records_stored(node: Node, db: Database, records: list[StoredRecord]) -> None:
+    """Project a batch of newly accepted records into this plugin's tables, inside the ingest transaction."""
+
+
+@hookspec
+def on_fork(node: Node, proof: ForkProof) -> None:
+    """Alert on a fork: one author signed two different records for the same place in a feed."""
+
+
+@hookspec
+def register_commands() -> list[click.Command]:
+    """Click commands to add to the ``tequio`` CLI."""
+
+
+@hookspec
+def register_routes(node: Node) -> list[web.RouteDef]:
+    """aiohttp routes for the local API, served under ``/api/v1/`` behind the API token."""
+
+
+@hookspec
+def on_startup(node: Node) -> Awaitable[Any] | None:
+    """Start this plugin's background work when the node starts serving."""
+
+
+@hookspec
+def on_shutdown(node: Node) -> Awaitable[Any] | None:
+    """Stop this plugin's background work before the node stops serving."""

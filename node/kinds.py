@@ -1,0 +1,46 @@
+"""Record kinds: the name, the pydantic model of the body, and any check beyond the model."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from schemas import Record, is_valid_kind
+
+__all__ = ["Kind", "body_error"]
+
+
+@dataclass(frozen=True)
+class Kind:
+    """A record kind a plugin defines.
+
+    ``check`` sees only the record and its validated body, never the store: whether a record is
+    accepted must not depend on what else a node happens to hold, or nodes would disagree.
+    It returns None to accept, or a one-line reason to reject as ``invalid-body``.
+    """
+
+    name: str
+    model: type[BaseModel]
+    description: str = ""
+    check: Callable[[Record, Any], str | None] | None = None
+
+    def __post_init__(self) -> None:
+        if not is_valid_kind(self.name):
+            raise ValueError(f"kind {self.name!r} is not '<plugin>.<name>' in lowercase ASCII")
+
+
+def body_error(kind: Kind, record: Record | None, body: dict[str, Any]) -> str | None:
+    """None if ``body`` is valid for ``kind``, else a short explanation."""
+    try:
+        model = kind.model.model_validate(body)
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "body"
+        more = f" (and {e.error_count() - 1} more)" if e.error_count() > 1 else ""
+        return f"{kind.name}: {where}: {first['msg']}{more}"
+    if kind.check is not None and record is not None:
+        return kind.check(record, model)
+    return None

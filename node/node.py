@@ -1,0 +1,387 @@
+"""``Node``: the composition root that wires identity, store, plugins and the ingest pipeline together.
+
+Clock and randomness are injected (``clock() -> ms``, ``rng(n) -> bytes``) so that several nodes can
+run deterministically in one test process; each node builds its own plugin manager and holds no
+global state.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+from nacl.signing import SigningKey
+
+from schemas import (
+    PUBLIC,
+    BlobRef,
+    CanonicalError,
+    ForkProof,
+    FrameReader,
+    Payload,
+    PayloadError,
+    Reason,
+    StreamError,
+    fingerprint,
+    is_valid_scope,
+    make_record,
+    parse_payload,
+)
+from schemas.canonical import normalize
+
+from .config import CONFIG_FILE, Config, IdentitySection, NodeSection, load_config, write_config
+from .errors import NodeExists, NodeNotFound, PassphraseRequired, PublishError, TequioError
+from .identity import KEY_FILE, Identity, create_identity, key_is_encrypted, load_identity, read_public_key
+from .ingest import AccessPolicy, IngestReport, Ingestor, PublicOnly, Rejection
+from .kinds import body_error
+from .pluginhost import PluginHost
+from .records import StoredRecord
+from .store import CORE_MIGRATIONS, DB_FILE, Store, row_record, row_wire
+
+__all__ = ["TOKEN_FILE", "Clock", "Node", "NodeKey", "Rng", "system_clock"]
+
+Clock = Callable[[], int]
+Rng = Callable[[int], bytes]
+TOKEN_FILE = "api.token"
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+def system_clock() -> int:
+    """Milliseconds since the Unix epoch."""
+    return time.time_ns() // 1_000_000
+
+
+class NodeKey(Generic[T]):
+    """A typed key for per-node plugin state in ``node.state`` (no module globals: many nodes per process)."""
+
+    def __init__(self, name: str, t: type[T]) -> None:
+        self.name = name
+        self.t = t
+
+    def __repr__(self) -> str:
+        return f"NodeKey({self.name!r})"
+
+
+class _State(dict):  # type: ignore[type-arg]
+    def __getitem__(self, key: NodeKey[T]) -> T:  # type: ignore[override]
+        return super().__getitem__(key)  # type: ignore[no-any-return]
+
+
+class Node:
+    """One organisation's node, opened on its home directory."""
+
+    def __init__(
+        self,
+        home: Path,
+        config: Config,
+        public_key: bytes,
+        identity: Identity | None,
+        store: Store,
+        plugins: PluginHost,
+        clock: Clock,
+        rng: Rng,
+    ) -> None:
+        self.home = home
+        self.config = config
+        self.key = public_key
+        self._identity = identity
+        self.store = store
+        self.plugins = plugins
+        self.clock = clock
+        self.rng = rng
+        self.state: _State = _State()
+        self.ingestor = Ingestor(
+            store,
+            plugins.kinds,
+            PublicOnly(),
+            clock,
+            config.store.rejections_kept,
+            self._records_stored,
+            self._fork_detected,
+        )
+
+    # -- lifecycle -----------------------------------------------------------------------------------
+
+    @classmethod
+    def create(
+        cls,
+        home: Path | str,
+        *,
+        name: str,
+        passphrase: str | None = None,
+        passphrase_env: str = "",
+        kdf_profile: str = "moderate",
+        clock: Clock = system_clock,
+        rng: Rng = os.urandom,
+        plugins: Sequence[object] = (),
+        env: Mapping[str, str] | None = None,
+    ) -> Node:
+        """Make a new node in ``home``: key, API token, config and an empty store."""
+        home = Path(home)
+        if (home / CONFIG_FILE).exists() or (home / KEY_FILE).exists():
+            raise NodeExists(f"there is already a node in {home}")
+        config = Config(node=NodeSection(name=name), identity=IdentitySection(passphrase_env=passphrase_env))
+        home.mkdir(parents=True, exist_ok=True)
+        os.chmod(home, 0o700)
+        identity = create_identity(home, rng, passphrase, kdf_profile)
+        fd = os.open(home / TOKEN_FILE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(rng(32).hex() + "\n")
+        write_config(home, config)  # last: its presence marks a complete node
+        return cls._assemble(home, config, identity.public, identity, clock, rng, plugins, env)
+
+    @classmethod
+    def open(
+        cls,
+        home: Path | str,
+        *,
+        passphrase: str | None = None,
+        unlock: bool = True,
+        clock: Clock = system_clock,
+        rng: Rng = os.urandom,
+        plugins: Sequence[object] = (),
+        env: Mapping[str, str] | None = None,
+    ) -> Node:
+        """Open an existing node. With ``unlock=False`` an encrypted key stays sealed (read-only use)."""
+        home = Path(home)
+        if not (home / CONFIG_FILE).exists():
+            raise NodeNotFound(f"no Tequio node in {home}: run 'tequio init --name NAME' first")
+        config = load_config(home)
+        env = os.environ if env is None else env
+        identity = None
+        if unlock:
+            if passphrase is None and key_is_encrypted(home):
+                var = config.identity.passphrase_env
+                passphrase = env.get(var) if var else None
+                if passphrase is None:
+                    hint = f"set ${var}" if var else "pass it at the prompt"
+                    raise PassphraseRequired(f"the node key is encrypted: {hint}")
+            identity = load_identity(home, passphrase)
+        return cls._assemble(home, config, read_public_key(home), identity, clock, rng, plugins, env)
+
+    @classmethod
+    def _assemble(
+        cls,
+        home: Path,
+        config: Config,
+        public: bytes,
+        identity: Identity | None,
+        clock: Clock,
+        rng: Rng,
+        plugins: Sequence[object],
+        env: Mapping[str, str] | None,
+    ) -> Node:
+        host = PluginHost(plugins, env)
+        store = Store(home / DB_FILE, config.store.busy_timeout_ms, prepare=[host.prepare_connection])
+        try:
+            store.migrate([CORE_MIGRATIONS, *host.migrations()], clock())
+        except BaseException:
+            store.close()
+            raise
+        return cls(home, config, public, identity, store, host, clock, rng)
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> Node:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    async def start(self) -> None:
+        """Run every plugin's ``on_startup`` (awaiting what they return)."""
+        for _, result in self.plugins.call_each("on_startup", node=self):
+            if inspect.isawaitable(result):
+                await result
+
+    async def stop(self) -> None:
+        """Run every plugin's ``on_shutdown``; one failing plugin does not keep the others running."""
+        for name, fn, argnames in self.plugins.impls("on_shutdown"):
+            try:
+                result = fn(*[{"node": self}[a] for a in argnames])
+                if inspect.isawaitable(result):
+                    await result
+            except Exception:
+                log.exception("plugin %s failed in on_shutdown", name)
+
+    # -- identity ------------------------------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        return self.config.node.name
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.key)
+
+    @property
+    def api_token(self) -> str:
+        return (self.home / TOKEN_FILE).read_text().strip()
+
+    @property
+    def access(self) -> AccessPolicy:
+        return self.ingestor.access
+
+    @access.setter
+    def access(self, policy: AccessPolicy) -> None:
+        self.ingestor.access = policy
+
+    def _signing_key(self) -> SigningKey:
+        if self._identity is None:
+            raise PassphraseRequired("the node key is locked: open the node with its passphrase to sign")
+        return self._identity.signing_key
+
+    # -- records -------------------------------------------------------------------------------------
+
+    def publish(
+        self,
+        kind: str,
+        body: dict[str, Any],
+        scope: str = PUBLIC,
+        refs: Sequence[bytes] = (),
+        blobs: Sequence[BlobRef] = (),
+    ) -> StoredRecord:
+        """Sign a record of a registered kind as the next in this node's feed and ingest it."""
+        key = self._signing_key()
+        spec = self.plugins.kinds.get(kind)
+        if spec is None:
+            raise PublishError(f"no loaded plugin defines the kind {kind!r} (see 'tequio plugins')")
+        if not is_valid_scope(scope):
+            raise PublishError(f"{scope!r} is not a scope: use public, g:<32 hex> or d:<64 hex>")
+        if scope != PUBLIC:
+            raise PublishError("encrypted scopes (g:, d:) are not supported by this version yet; use public")
+        try:
+            payload = Payload(kind, normalize(body), tuple(refs), tuple(blobs)).encode()
+        except (CanonicalError, PayloadError) as e:
+            raise PublishError(f"{kind}: {e}") from None
+        if (err := body_error(spec, None, parse_payload(payload).body)) is not None:
+            raise PublishError(err)
+        report = IngestReport()
+        with self.store.write():
+            head = self.store.head(self.key, scope)
+            if head is not None and head.forked:
+                raise PublishError(f"this node's own feed {scope} is marked forked; see 'tequio check'")
+            seq, prev = (head.seq + 1, head.head) if head else (1, None)
+            rec = make_record(key, scope, seq, prev, self.clock(), payload)
+            self.ingestor.apply([(0, rec)], "local", report)
+        if report.rejected:
+            r = report.rejected[0]
+            raise PublishError(f"{r.reason}: {r.detail}")
+        stored = self.get(rec.id)
+        assert stored is not None
+        return stored
+
+    def ingest(self, raws: Iterable[bytes], source: str = "api") -> IngestReport:
+        """Run wire records through the pipeline as one batch (one transaction)."""
+        return self.ingestor.ingest(raws, source)
+
+    def import_stream(
+        self, stream: Any, source: str, progress: Callable[[int], None] | None = None
+    ) -> IngestReport:
+        """Ingest a stream of concatenated wire records in batches of ``ingest.batch_size``.
+
+        A stream that breaks part-way keeps what came before and reports the break as a
+        ``malformed`` rejection at the index where reading stopped.
+        """
+        total = IngestReport()
+        reader = FrameReader(stream)
+        batch: list[bytes] = []
+        index = 0
+        size = self.config.ingest.batch_size
+
+        def flush() -> None:
+            nonlocal batch, index
+            total.merge(self.ingestor.ingest(batch, source, index))
+            index += len(batch)
+            batch = []
+            if progress:
+                progress(reader.offset)
+
+        try:
+            for frame in reader:
+                batch.append(frame)
+                if len(batch) >= size:
+                    flush()
+        except StreamError as e:
+            flush()
+            total.rejected.append(Rejection(index, Reason.MALFORMED, str(e)))
+            return total
+        flush()
+        return total
+
+    def get(self, record_id: bytes) -> StoredRecord | None:
+        row = self.store.get(record_id)
+        return self._from_row(row) if row else None
+
+    def resolve(self, text: str) -> StoredRecord:
+        """A record by full hex id or a unique prefix of at least 8 hex characters."""
+        t = text.strip().lower()
+        try:
+            raw = bytes.fromhex(t if len(t) % 2 == 0 else t[:-1])
+        except ValueError:
+            raise TequioError(f"{text!r} is not a record id (hex)") from None
+        if len(t) < 8:
+            raise TequioError("give at least 8 hex characters of the record id")
+        ids = [i for i in self.store.ids_with_prefix(raw, limit=50) if i.hex().startswith(t)][:2]
+        if not ids:
+            raise TequioError(f"no record with id {t}")
+        if len(ids) > 1:
+            raise TequioError(f"id prefix {t} matches several records; give more characters")
+        stored = self.get(ids[0])
+        assert stored is not None
+        return stored
+
+    def records(
+        self,
+        scope: str | None = None,
+        kind: str | None = None,
+        author: bytes | None = None,
+        after: int = 0,
+        limit: int | None = None,
+    ) -> list[StoredRecord]:
+        """Stored records in arrival order, filtered; ``after`` is a record's ``n`` to page from."""
+        return [self._from_row(r) for r in self.store.query(scope, kind, author, after, limit)]
+
+    def export(self, scope: str | None = None) -> Iterator[bytes]:
+        """Wire bytes of every record (of a scope), in an order that imports without gaps."""
+        for row in self.store.iter_rows(scope):
+            yield row_wire(row)
+
+    def count(self) -> int:
+        return self.store.count()
+
+    def _from_row(self, row: tuple) -> StoredRecord:
+        rec = row_record(row)
+        payload = None
+        if rec.payload is not None:
+            plain = self.access.open_payload(rec)
+            if plain is not None:
+                payload = parse_payload(plain)
+        return StoredRecord(rec, payload, row[11], row[0])
+
+    # -- hooks ---------------------------------------------------------------------------------------
+
+    def _records_stored(self, records: list[StoredRecord]) -> None:
+        # Each plugin projects inside its own savepoint: a failing plugin loses its projection of this
+        # batch, not the records and not the other plugins' projections.
+        for name, fn, argnames in self.plugins.impls("on_records_stored"):
+            args = {"node": self, "db": self.store.db, "records": records}
+            try:
+                with self.store.db.atomic():
+                    fn(*[args[a] for a in argnames])
+            except Exception:
+                log.exception("plugin %s failed to project %d records", name, len(records))
+
+    def _fork_detected(self, proof: ForkProof) -> None:
+        for name, fn, argnames in self.plugins.impls("on_fork"):
+            try:
+                fn(*[{"node": self, "proof": proof}[a] for a in argnames])
+            except Exception:
+                log.exception("plugin %s failed in on_fork", name)

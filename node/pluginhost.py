@@ -1,0 +1,130 @@
+"""One pluggy manager per node: built-in and third-party plugins load through the same entry points.
+
+``TEQUIO_PLUGINS`` (comma-separated entry-point names) restricts what loads; unset loads all,
+empty loads none. Plugin objects passed in code (tests, embedders) are registered after those.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import logging
+import os
+import sqlite3
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
+
+import click
+import pluggy
+
+from . import hookspecs
+from .errors import PluginError
+from .kinds import Kind
+from .migrations import MigrationSet
+
+__all__ = ["ENTRY_POINT_GROUP", "ENV_PLUGINS", "PluginHost"]
+
+ENTRY_POINT_GROUP = "tequio"
+ENV_PLUGINS = "TEQUIO_PLUGINS"
+log = logging.getLogger(__name__)
+
+
+class PluginHost:
+    """The plugins of one node and what they registered."""
+
+    def __init__(self, extra: Sequence[object] = (), env: Mapping[str, str] | None = None) -> None:
+        self.pm = pluggy.PluginManager(ENTRY_POINT_GROUP)
+        self.pm.add_hookspecs(hookspecs)
+        self.dists: dict[str, tuple[str, str]] = {}  # plugin name -> (distribution, version)
+        self._load_entry_points(os.environ if env is None else env)
+        for plugin in extra:
+            self.pm.register(plugin)
+        self.kinds = self._collect_kinds()
+
+    def _load_entry_points(self, env: Mapping[str, str]) -> None:
+        eps = sorted(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name)
+        selected = env.get(ENV_PLUGINS)
+        allowed = None if selected is None else {n.strip() for n in selected.split(",") if n.strip()}
+        if allowed is not None and (unknown := allowed - {e.name for e in eps}):
+            raise PluginError(f"{ENV_PLUGINS} names plugins that are not installed: {', '.join(sorted(unknown))}")
+        for ep in eps:
+            if allowed is not None and ep.name not in allowed:
+                continue
+            if self.pm.has_plugin(ep.name):
+                raise PluginError(f"two installed packages both provide a plugin named {ep.name!r}")
+            try:
+                plugin = ep.load()
+            except Exception as e:
+                raise PluginError(
+                    f"plugin {ep.name!r} ({ep.value}) failed to load: {type(e).__name__}: {e};"
+                    f" leave it out with {ENV_PLUGINS}"
+                ) from None
+            self.pm.register(plugin, name=ep.name)
+            if ep.dist is not None:
+                self.dists[ep.name] = (ep.dist.name, ep.dist.version)
+
+    def impls(self, hook: str) -> Iterator[tuple[str, Callable[..., Any], list[str]]]:
+        """(plugin name, function, argument names) of each implementation, in pluggy's call order."""
+        for impl in reversed(getattr(self.pm.hook, hook).get_hookimpls()):
+            yield impl.plugin_name, impl.function, list(impl.argnames)
+
+    def call_each(self, hook: str, **kwargs: Any) -> Iterator[tuple[str, Any]]:
+        """Call each implementation separately (so one plugin's failure can be isolated by the caller)."""
+        for name, fn, argnames in self.impls(hook):
+            yield name, fn(*[kwargs[a] for a in argnames])
+
+    def _collect_kinds(self) -> dict[str, Kind]:
+        kinds: dict[str, Kind] = {}
+        owner: dict[str, str] = {}
+        for plugin, result in self.call_each("register_kinds"):
+            for kind in result or []:
+                if not isinstance(kind, Kind):
+                    raise PluginError(f"plugin {plugin!r}: register_kinds must return Kind objects")
+                if kind.name in kinds:
+                    raise PluginError(f"kind {kind.name!r} is defined by both {owner[kind.name]!r} and {plugin!r}")
+                kinds[kind.name] = kind
+                owner[kind.name] = plugin
+        self.kind_owner = owner
+        return kinds
+
+    def migrations(self) -> list[MigrationSet]:
+        sets: list[MigrationSet] = []
+        for plugin, result in self.call_each("register_migrations"):
+            for ms in result or []:
+                if not isinstance(ms, MigrationSet):
+                    raise PluginError(f"plugin {plugin!r}: register_migrations must return MigrationSet objects")
+                if ms.component == "core":
+                    raise PluginError(f"plugin {plugin!r}: the migration set name 'core' is reserved")
+                sets.append(ms)
+        return sets
+
+    def commands(self) -> list[tuple[str, click.Command]]:
+        out = []
+        for plugin, result in self.call_each("register_commands"):
+            for cmd in result or []:
+                if not isinstance(cmd, click.Command):
+                    raise PluginError(f"plugin {plugin!r}: register_commands must return click commands")
+                out.append((plugin, cmd))
+        return out
+
+    def prepare_connection(self, conn: sqlite3.Connection) -> None:
+        self.pm.hook.prepare_connection(conn=conn)
+
+    def describe(self) -> list[dict[str, Any]]:
+        """What ``tequio plugins --json`` prints: each plugin, its package, hooks and kinds."""
+        out = []
+        for name, plugin in sorted(self.pm.list_name_plugin(), key=lambda np: np[0]):
+            if plugin is None:
+                continue
+            hooks = sorted(h.name for h in self.pm.get_hookcallers(plugin) or [])
+            dist, version = self.dists.get(name, (None, None))
+            out.append(
+                {
+                    "name": name,
+                    "module": getattr(plugin, "__name__", type(plugin).__name__),
+                    "package": dist,
+                    "version": version,
+                    "hooks": hooks,
+                    "kinds": sorted(k for k, p in self.kind_owner.items() if p == name),
+                }
+            )
+        return out

@@ -1,0 +1,329 @@
+"""The node's SQLite store: records, feed heads, fork proofs and recent rejections.
+
+One connection per node, WAL journal, explicit ``BEGIN IMMEDIATE`` write transactions so that two
+processes on one home (``serve`` and a CLI command) serialise their writes instead of forking a feed.
+Reads return plain tuples; turning them into records with opened payloads is the node's job.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlite_utils import Database
+
+from schemas import Record, parse_wire
+from schemas.record import wire_bytes
+
+from .migrations import MigrationSet, apply_migrations
+
+__all__ = ["CORE_MIGRATIONS", "DB_FILE", "RECORD_COLUMNS", "FeedHead", "Store", "row_record", "row_wire"]
+
+DB_FILE = "tequio.sqlite"
+#: Columns of ``records`` in the order ``Store`` reads and writes them.
+RECORD_COLUMNS = "n, id, author, scope, seq, prev, ts, payload_hash, sig, payload, kind, received"
+_IN_CHUNK = 500
+
+CORE_MIGRATIONS = MigrationSet("core")
+
+
+@CORE_MIGRATIONS
+def m001_records_feeds_forks_rejections(db: Database) -> None:
+    db.execute(
+        """CREATE TABLE records (
+            n INTEGER PRIMARY KEY,            -- local arrival order; export order keeps chains in order
+            id BLOB NOT NULL UNIQUE,
+            author BLOB NOT NULL,
+            scope TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            prev BLOB,
+            ts INTEGER NOT NULL,
+            payload_hash BLOB NOT NULL,
+            sig BLOB NOT NULL,
+            payload BLOB,                     -- NULL once redacted
+            kind TEXT,                        -- NULL when redacted or not readable here
+            received INTEGER NOT NULL,
+            UNIQUE (author, scope, seq)
+        )"""
+    )
+    db.execute("CREATE INDEX records_kind ON records (kind)")
+    db.execute("CREATE INDEX records_scope ON records (scope)")
+    db.execute(
+        """CREATE TABLE feeds (
+            author BLOB NOT NULL,
+            scope TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            head BLOB NOT NULL,
+            forked INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (author, scope)
+        ) WITHOUT ROWID"""
+    )
+    db.execute(
+        """CREATE TABLE forks (
+            n INTEGER PRIMARY KEY,
+            author BLOB NOT NULL,
+            scope TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            held BLOB NOT NULL,               -- wire bytes of the record we held
+            incoming BLOB NOT NULL,           -- wire bytes of the record that contradicts it
+            detected INTEGER NOT NULL,
+            source TEXT NOT NULL
+        )"""
+    )
+    db.execute(
+        """CREATE TABLE rejections (
+            n INTEGER PRIMARY KEY,
+            at INTEGER NOT NULL,
+            source TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            detail TEXT NOT NULL,
+            record_id BLOB,
+            author BLOB,
+            scope TEXT,
+            seq INTEGER
+        )"""
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class FeedHead:
+    """The newest record we hold of one ``(author, scope)`` feed."""
+
+    author: bytes
+    scope: str
+    seq: int
+    head: bytes
+    forked: bool
+
+
+class Store:
+    """The SQLite file of one node."""
+
+    def __init__(
+        self,
+        path: Path,
+        busy_timeout_ms: int = 10_000,
+        prepare: Sequence[Callable[[sqlite3.Connection], None]] = (),
+    ) -> None:
+        self.path = path
+        # isolation_level=None: no implicit transactions; every write goes through write().
+        self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self.conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+        self.conn.execute("PRAGMA journal_mode = WAL")
+        # NORMAL in WAL mode: a power cut may lose the last commits but never corrupts the file.
+        self.conn.execute("PRAGMA synchronous = NORMAL")
+        self.conn.execute("PRAGMA foreign_keys = ON")
+        for fn in prepare:
+            fn(self.conn)
+        self.db = Database(self.conn)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    @contextmanager
+    def write(self) -> Iterator[Database]:
+        """One write transaction; nested use becomes a savepoint of the outer one."""
+        if self.conn.in_transaction:
+            with self.db.atomic():
+                yield self.db
+            return
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    def migrate(self, sets: list[MigrationSet], now_ms: int) -> list[str]:
+        with self.write() as db:
+            return apply_migrations(db, sets, now_ms)
+
+    # -- reads ---------------------------------------------------------------------------------------
+
+    def held(self, ids: Sequence[bytes]) -> set[bytes]:
+        """Which of ``ids`` are stored."""
+        found: set[bytes] = set()
+        for i in range(0, len(ids), _IN_CHUNK):
+            chunk = ids[i : i + _IN_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            found.update(r[0] for r in self.conn.execute(f"SELECT id FROM records WHERE id IN ({marks})", chunk))
+        return found
+
+    def head(self, author: bytes, scope: str) -> FeedHead | None:
+        row = self.conn.execute(
+            "SELECT seq, head, forked FROM feeds WHERE author = ? AND scope = ?", (author, scope)
+        ).fetchone()
+        return FeedHead(author, scope, row[0], row[1], bool(row[2])) if row else None
+
+    def feeds(self) -> list[FeedHead]:
+        return [
+            FeedHead(a, s, q, h, bool(f))
+            for a, s, q, h, f in self.conn.execute(
+                "SELECT author, scope, seq, head, forked FROM feeds ORDER BY author, scope"
+            )
+        ]
+
+    def wire_at(self, author: bytes, scope: str, seq: int) -> bytes | None:
+        row = self.conn.execute(
+            f"SELECT {RECORD_COLUMNS} FROM records WHERE author = ? AND scope = ? AND seq = ?",
+            (author, scope, seq),
+        ).fetchone()
+        return row_wire(row) if row else None
+
+    def get(self, record_id: bytes) -> tuple | None:
+        return self.conn.execute(f"SELECT {RECORD_COLUMNS} FROM records WHERE id = ?", (record_id,)).fetchone()
+
+    def ids_with_prefix(self, prefix: bytes, limit: int = 2) -> list[bytes]:
+        """Ids starting with ``prefix`` (for short ids typed by people)."""
+        upper = _prefix_upper(prefix)
+        if upper is None:
+            sql, args = "SELECT id FROM records WHERE id >= ? ORDER BY id LIMIT ?", (prefix, limit)
+        else:
+            sql, args = "SELECT id FROM records WHERE id >= ? AND id < ? ORDER BY id LIMIT ?", (prefix, upper, limit)
+        return [r[0] for r in self.conn.execute(sql, args)]
+
+    def query(
+        self,
+        scope: str | None = None,
+        kind: str | None = None,
+        author: bytes | None = None,
+        after: int = 0,
+        limit: int | None = None,
+    ) -> list[tuple]:
+        """Records in arrival order, filtered; ``after`` is the local position ``n`` to continue from."""
+        where, args = ["n > ?"], [after]
+        for col, val in (("scope", scope), ("kind", kind), ("author", author)):
+            if val is not None:
+                where.append(f"{col} = ?")
+                args.append(val)
+        sql = f"SELECT {RECORD_COLUMNS} FROM records WHERE {' AND '.join(where)} ORDER BY n"
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(limit)
+        return self.conn.execute(sql, args).fetchall()
+
+    def iter_rows(self, scope: str | None = None, batch: int = 2000) -> Iterator[tuple]:
+        """All records (of one scope) in arrival order, fetched in batches to bound memory."""
+        after = 0
+        while rows := self.query(scope=scope, after=after, limit=batch):
+            yield from rows
+            after = rows[-1][0]
+
+    def count(self) -> int:
+        return self.conn.execute("SELECT count(*) FROM records").fetchone()[0]
+
+    def rejections(self, limit: int = 100) -> list[tuple]:
+        return self.conn.execute(
+            "SELECT at, source, reason, detail, record_id, author, scope, seq FROM rejections"
+            " ORDER BY n DESC LIMIT ?",
+            (limit,),
+        ).fetchall()
+
+    def forks(self) -> list[tuple]:
+        return self.conn.execute(
+            "SELECT author, scope, seq, held, incoming, detected, source FROM forks ORDER BY n"
+        ).fetchall()
+
+    # -- writes (inside write()) ---------------------------------------------------------------------
+
+    def insert_records(self, rows: Iterable[tuple]) -> None:
+        """Rows of (id, author, scope, seq, prev, ts, payload_hash, sig, payload, kind, received)."""
+        self.conn.executemany(
+            "INSERT INTO records (id, author, scope, seq, prev, ts, payload_hash, sig, payload, kind, received)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+
+    def set_heads(self, heads: Iterable[FeedHead]) -> None:
+        self.conn.executemany(
+            "INSERT INTO feeds (author, scope, seq, head, forked) VALUES (?, ?, ?, ?, ?)"
+            " ON CONFLICT (author, scope) DO UPDATE SET seq = excluded.seq, head = excluded.head,"
+            " forked = excluded.forked",
+            [(h.author, h.scope, h.seq, h.head, int(h.forked)) for h in heads],
+        )
+
+    def add_fork(self, author: bytes, scope: str, seq: int, held: bytes, incoming: bytes, at: int, source: str) -> None:
+        self.conn.execute(
+            "INSERT INTO forks (author, scope, seq, held, incoming, detected, source) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (author, scope, seq, held, incoming, at, source),
+        )
+
+    def add_rejections(self, rows: Sequence[tuple], keep: int) -> None:
+        """Rows of (at, source, reason, detail, record_id, author, scope, seq); keep only the newest ``keep``."""
+        if not rows:
+            return
+        self.conn.executemany(
+            "INSERT INTO rejections (at, source, reason, detail, record_id, author, scope, seq)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+        self.conn.execute("DELETE FROM rejections WHERE n <= (SELECT max(n) FROM rejections) - ?", (keep,))
+
+    # -- checks --------------------------------------------------------------------------------------
+
+    def check(self, signatures: bool = False) -> list[str]:
+        """Problems found: SQLite integrity, feed chains, heads and (optionally) every signature and id."""
+        problems = [r[0] for r in self.conn.execute("PRAGMA integrity_check") if r[0] != "ok"]
+        c = self.conn
+        for author, scope, count, top in c.execute(
+            "SELECT author, scope, count(*), max(seq) FROM records GROUP BY author, scope"
+        ):
+            if count != top:
+                problems.append(f"feed {author.hex()[:16]}/{scope}: {count} records but seq up to {top}")
+        for author, scope, seq in c.execute(
+            "SELECT r.author, r.scope, r.seq FROM records r LEFT JOIN records p"
+            " ON p.author = r.author AND p.scope = r.scope AND p.seq = r.seq - 1"
+            " WHERE (r.seq = 1 AND r.prev IS NOT NULL) OR (r.seq > 1 AND (p.id IS NULL OR p.id != r.prev))"
+        ):
+            problems.append(f"feed {author.hex()[:16]}/{scope}: seq {seq} does not link to seq {seq - 1}")
+        for author, scope, seq in c.execute(
+            "SELECT f.author, f.scope, f.seq FROM feeds f LEFT JOIN records r"
+            " ON r.author = f.author AND r.scope = f.scope AND r.seq = f.seq"
+            " WHERE r.id IS NULL OR r.id != f.head"
+            " OR EXISTS (SELECT 1 FROM records x WHERE x.author = f.author AND x.scope = f.scope AND x.seq > f.seq)"
+        ):
+            problems.append(f"feed {author.hex()[:16]}/{scope}: head seq {seq} is not its newest record")
+        for author, scope in c.execute(
+            "SELECT DISTINCT r.author, r.scope FROM records r LEFT JOIN feeds f"
+            " ON f.author = r.author AND f.scope = r.scope WHERE f.seq IS NULL"
+        ):
+            problems.append(f"feed {author.hex()[:16]}/{scope}: records without a feed head")
+        if signatures:
+            for row in self.iter_rows():
+                try:
+                    rec = parse_wire(row_wire(row))
+                except ValueError as e:
+                    problems.append(f"record {row[1].hex()}: {e}")
+                    continue
+                if rec.id != row[1]:
+                    problems.append(f"record {row[1].hex()}: stored id does not match its fields")
+        return problems
+
+
+def row_record(row: tuple) -> Record:
+    """A ``Record`` from a stored row, without re-verifying it (it was verified on the way in)."""
+    _, rid, author, scope, seq, prev, ts, payload_hash, sig, payload, _, _ = row
+    wire = wire_bytes(author, scope, seq, prev, ts, payload_hash, sig, payload)
+    return Record(author, scope, seq, prev, ts, payload_hash, sig, payload, rid, wire)
+
+
+def row_wire(row: tuple) -> bytes:
+    """The wire bytes of a ``records`` row read with RECORD_COLUMNS."""
+    _, _, author, scope, seq, prev, ts, payload_hash, sig, payload, _, _ = row
+    return wire_bytes(author, scope, seq, prev, ts, payload_hash, sig, payload)
+
+
+def _prefix_upper(prefix: bytes) -> bytes | None:
+    """The smallest byte string greater than every string starting with ``prefix`` (None if unbounded)."""
+    p = bytearray(prefix)
+    while p and p[-1] == 0xFF:
+        p.pop()
+    if not p:
+        return None
+    p[-1] += 1
+    return bytes(p)

@@ -1,0 +1,89 @@
+"""Canonical msgpack: one byte string per value, so that signatures and ids are reproducible.
+
+The rules (docs/protocol.md section 2) are the msgpack spec with shortest-form integers and headers,
+``str`` for text and ``bin`` for bytes, map keys that are ``str`` sorted by their UTF-8 bytes with no
+duplicates, and no floats, ext types or timestamps. msgpack-python already emits shortest forms; what
+it does not do is sort keys or refuse the forbidden types, which is what this module adds. A decoder
+re-encodes what it decoded and accepts the input only if the bytes are identical.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgpack
+
+__all__ = ["MAX_DEPTH", "CanonicalError", "decode", "encode", "normalize"]
+
+#: Deepest nesting of arrays and maps accepted; deeper values are refused rather than recursed into.
+MAX_DEPTH = 32
+
+
+class CanonicalError(ValueError):
+    """The value cannot be encoded canonically, or the bytes are not the canonical encoding of anything."""
+
+
+def _refuse_ext(code: int, data: bytes) -> Any:
+    raise CanonicalError(f"ext type {code} is not allowed")
+
+
+def normalize(value: Any, depth: int = 0) -> Any:
+    """Return ``value`` with map keys sorted and bytes-likes as ``bytes``; raise on anything not allowed."""
+    t = type(value)
+    if t is str or t is bytes or t is bool or value is None:
+        return value
+    if t is int:
+        if not -(2**63) <= value < 2**64:
+            raise CanonicalError(f"integer out of msgpack range: {value}")
+        return value
+    if depth >= MAX_DEPTH:
+        raise CanonicalError(f"nesting deeper than {MAX_DEPTH}")
+    if t is dict:
+        out = {}
+        # Code-point order of Python str equals the byte order of their UTF-8 encodings.
+        for key in sorted(value, key=_key_order):
+            out[key] = normalize(value[key], depth + 1)
+        return out
+    if t is list or t is tuple:
+        return [normalize(v, depth + 1) for v in value]
+    if t is bytearray or t is memoryview:
+        return bytes(value)
+    if t is float:
+        raise CanonicalError("floats are not allowed")
+    raise CanonicalError(f"type {t.__name__} is not allowed")
+
+
+def _key_order(key: Any) -> str:
+    if type(key) is not str:
+        raise CanonicalError(f"map keys must be str, not {type(key).__name__}")
+    return key
+
+
+def encode(value: Any) -> bytes:
+    """Encode ``value`` canonically."""
+    try:
+        return msgpack.packb(normalize(value), use_bin_type=True)
+    except CanonicalError:
+        raise
+    except (ValueError, TypeError, OverflowError) as e:  # pragma: no cover - normalize rejects these first
+        raise CanonicalError(str(e)) from e
+
+
+def decode(data: bytes) -> Any:
+    """Decode ``data``, refusing anything that is not exactly the canonical encoding of its value."""
+    try:
+        value = msgpack.unpackb(
+            data,
+            raw=False,
+            use_list=True,
+            strict_map_key=True,
+            ext_hook=_refuse_ext,
+            timestamp=0,
+        )
+    except CanonicalError:
+        raise
+    except Exception as e:  # msgpack raises several unrelated types for bad input
+        raise CanonicalError(f"not msgpack: {type(e).__name__}: {e}") from e
+    if encode(value) != data:
+        raise CanonicalError("not in canonical form")
+    return value
