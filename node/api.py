@@ -56,7 +56,9 @@ async def _auth(request: web.Request, handler: Handler) -> web.StreamResponse:
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     expected = request.app[_TOKEN].encode()
     if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), expected):
-        return _error(401, "unauthorized", "send 'Authorization: Bearer <token>'; 'tequio info' shows the token")
+        return _error(
+            401, "unauthorized", "send 'Authorization: Bearer <token>'; 'tequio info' shows the token"
+        )
     return await handler(request)
 
 
@@ -120,7 +122,11 @@ async def post_records(request: web.Request) -> web.Response:
         doc: Any = json.loads(await request.text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise web.HTTPBadRequest(text=f"body is not JSON: {e}") from None
-    if not isinstance(doc, dict) or not isinstance(doc.get("kind"), str) or not isinstance(doc.get("body"), dict):
+    if (
+        not isinstance(doc, dict)
+        or not isinstance(doc.get("kind"), str)
+        or not isinstance(doc.get("body"), dict)
+    ):
         raise web.HTTPBadRequest(text='expected {"kind": str, "body": object, "scope"?: str}')
     scope = doc.get("scope", "public")
     if not isinstance(scope, str):
@@ -145,8 +151,10 @@ def make_api_app(node: Node) -> web.Application:
     for _, routes in node.plugins.call_each("register_routes", node=node):
         for rd in routes or []:
             if not isinstance(rd, web.RouteDef):
-                raise TequioError("register_routes must return aiohttp RouteDef objects (web.get, web.post, ...)")
-            app.router.add_route(rd.method, PREFIX + rd.path, rd.handler, **rd.kwargs)
+                raise TequioError(
+                    "register_routes must return aiohttp RouteDef objects (web.get, web.post, ...)"
+                )
+            app.router.add_routes([web.RouteDef(rd.method, PREFIX + rd.path, rd.handler, rd.kwargs)])
 
     async def plugin_lifecycle(app: web.Application) -> AsyncIterator[None]:
         await node.start()

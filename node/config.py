@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import ConfigError
 
-__all__ = ["CONFIG_FILE", "Config", "load_config", "render_config", "write_config"]
+__all__ = ["CONFIG_FILE", "Config", "config_table", "load_config", "render_config", "write_config"]
 
 CONFIG_FILE = "tequio.toml"
 
@@ -58,7 +58,7 @@ class StoreSection(_Section):
 
 class IngestSection(_Section):
     batch_size: int = Field(
-        default=1000, ge=1, le=100_000, description="Records verified and written per transaction on import."
+        default=5000, ge=1, le=100_000, description="Records verified and written per transaction on import."
     )
 
 
@@ -112,7 +112,7 @@ def _toml_value(value: Any) -> str:
 def render_config(config: Config) -> str:
     """The TOML text of ``config``, every key preceded by its description as a comment."""
     lines = ["# Tequio node configuration. Every key is documented in docs/operations.md.", ""]
-    for section_name, section_field in Config.model_fields.items():
+    for section_name in Config.model_fields:
         section = getattr(config, section_name)
         lines.append(f"[{section_name}]")
         for key, field in type(section).model_fields.items():
@@ -120,6 +120,18 @@ def render_config(config: Config) -> str:
             lines.append(f"{key} = {_toml_value(getattr(section, key))}")
         lines.append("")
     return "\n".join(lines)
+
+
+def config_table() -> str:
+    """The Markdown table of every key, its default and description (docs/operations.md holds it verbatim)."""
+    rows = ["| key | default | meaning |", "|---|---|---|"]
+    for section_name, section_field in Config.model_fields.items():
+        model = section_field.annotation
+        assert isinstance(model, type) and issubclass(model, BaseModel)
+        for key, field in model.model_fields.items():
+            default = "(required)" if field.is_required() else _toml_value(field.default)
+            rows.append(f"| `{section_name}.{key}` | `{default}` | {field.description} |")
+    return "\n".join(rows) + "\n"
 
 
 def write_config(home: Path, config: Config) -> None:

@@ -137,7 +137,7 @@ def key_is_encrypted(home: Path) -> bool:
 
 
 def load_identity(home: Path, passphrase: str | None = None) -> Identity:
-    """Open the node key; a sealed key needs its passphrase (PassphraseRequired / WrongPassphrase otherwise)."""
+    """Open the node key; a sealed key needs its passphrase (else PassphraseRequired or WrongPassphrase)."""
     doc = _read(home)
     path = home / KEY_FILE
     try:

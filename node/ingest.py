@@ -103,6 +103,25 @@ class IngestReport:
         }
 
 
+class _Feed:
+    """One feed's state while a batch is applied: its top seq, ids known from the store or this batch."""
+
+    __slots__ = ("changed", "forked", "ids", "top", "why", "wires")
+
+    def __init__(self, top: int, forked: bool, ids: dict[int, bytes]) -> None:
+        self.top = top
+        self.forked = forked
+        self.ids = ids
+        self.wires: dict[int, bytes] = {}  # records accepted in this batch, not yet in the store
+        self.changed = False
+        self.why = ""
+
+
+def _feed_order(item: tuple[int, Record]) -> tuple[bytes, str, int]:
+    r = item[1]
+    return r.author, r.scope, r.seq
+
+
 class Ingestor:
     """Runs the pipeline against one store with the node's kinds, policy and hooks."""
 
@@ -140,12 +159,9 @@ class Ingestor:
     def apply(self, items: list[tuple[int, Record]], source: str, report: IngestReport) -> None:
         """Steps 8-13 and the write, inside the caller's write transaction."""
         now = self.clock()
-        items.sort(key=lambda it: (it[1].author, it[1].scope, it[1].seq))
-        held = self.store.held([r.id for _, r in items])
-        heads: dict[tuple[bytes, str], FeedHead | None] = {}
-        batch_wire: dict[tuple[bytes, str, int], bytes] = {}  # accepted here, not yet in the store
+        items.sort(key=_feed_order)
+        feeds: dict[tuple[bytes, str], _Feed] = {}
         accepted: list[tuple[Record, Payload | None]] = []
-        touched: set[tuple[bytes, str]] = set()
         logged: list[tuple] = [self._log_row(now, source, r, None) for r in report.rejected]
 
         def reject(index: int, rec: Record, reason: Reason, detail: str) -> None:
@@ -154,36 +170,36 @@ class Ingestor:
             logged.append(self._log_row(now, source, rej, rec))
 
         for index, rec in items:
-            # 8. duplicate: held already, or twice in this batch.
-            if rec.id in held:
-                report.duplicates += 1
+            key = (rec.author, rec.scope)
+            feed = feeds.get(key)
+            if feed is None:  # first (lowest seq) record of this feed in the batch
+                feed = feeds[key] = self._load_feed(rec)
+            # 8. duplicate. A feed holds every seq from 1 to its top, so only a record at or below the
+            # top can be held; there it is either the one we hold (duplicate) or a fork.
+            if rec.seq <= feed.top:
+                held = feed.ids[rec.seq]
+                if held == rec.id:
+                    report.duplicates += 1
+                    continue
+                self._fork(feed, rec, rec.seq, now, source)
+                reject(index, rec, Reason.FORK, feed.why)
                 continue
-            feed = (rec.author, rec.scope)
-            if feed not in heads:
-                heads[feed] = self.store.head(*feed)
-            head = heads[feed]
-            top = head.seq if head else 0
-            if head is not None and head.forked:
-                reject(index, rec, Reason.FORK, f"feed frozen since a fork at or before seq {head.seq}")
+            if feed.forked:
+                reject(index, rec, Reason.FORK, f"feed frozen since a fork at or before seq {feed.top}")
                 continue
-            # 9. gap: we hold every seq from 1 to top, so anything beyond top + 1 must wait.
-            if rec.seq > top + 1:
-                reject(index, rec, Reason.GAP, f"seq {rec.seq} needs seq {top + 1} first (we hold up to {top})")
+            # 9. gap.
+            if rec.seq > feed.top + 1:
+                reject(
+                    index,
+                    rec,
+                    Reason.GAP,
+                    f"seq {rec.seq} needs seq {feed.top + 1} first (we hold up to {feed.top})",
+                )
                 continue
-            # 10. fork: another record at this seq, or a predecessor other than the one we hold.
-            if head is not None and (rec.seq <= top or rec.prev != head.head):
-                at = min(rec.seq, top)
-                other = batch_wire.get((*feed, at)) or self.store.wire_at(*feed, at)
-                if other is None:  # cannot happen: a feed holds every seq from 1 to its head
-                    raise RuntimeError(f"store inconsistent: feed {rec.scope} has no seq {at}")
-                proof = ForkProof(other, rec.wire)
-                why = fork_between(parse_wire(other), rec) or "inconsistent feed"
-                self.store.add_fork(rec.author, rec.scope, rec.seq, other, rec.wire, now, source)
-                heads[feed] = FeedHead(rec.author, rec.scope, top, head.head, True)
-                touched.add(feed)
-                reject(index, rec, Reason.FORK, why)
-                log.warning("fork in feed %s/%s: %s (from %s)", rec.author.hex()[:16], rec.scope, why, source)
-                self.on_fork(proof)
+            # 10. fork: a successor of a predecessor other than the one we hold.
+            if feed.top and rec.prev != feed.ids[feed.top]:
+                self._fork(feed, rec, feed.top, now, source)
+                reject(index, rec, Reason.FORK, feed.why)
                 continue
             # 11. not-permitted, at the scope level (the kind is not known before the payload is open).
             if not self.access.may_write(rec.author, rec.scope, None):
@@ -203,26 +219,31 @@ class Ingestor:
                     continue
                 # 11, again, now that the kind is known.
                 if not self.access.may_write(rec.author, rec.scope, payload.kind):
-                    reject(index, rec, Reason.NOT_PERMITTED, f"author may not write {payload.kind} to {rec.scope}")
+                    reject(
+                        index,
+                        rec,
+                        Reason.NOT_PERMITTED,
+                        f"author may not write {payload.kind} to {rec.scope}",
+                    )
                     continue
                 # 13. invalid-body, for kinds a local plugin defines; others are kept and relayed.
                 spec = self.kinds.get(payload.kind)
-                if spec is not None and (err := body_error(spec, rec, payload.body)) is not None:
+                if spec is not None and (err := body_error(spec, rec, payload)) is not None:
                     reject(index, rec, Reason.INVALID_BODY, err)
                     continue
-            held.add(rec.id)
-            heads[feed] = FeedHead(rec.author, rec.scope, rec.seq, rec.id, False)
-            touched.add(feed)
-            batch_wire[(*feed, rec.seq)] = rec.wire
+            feed.top = rec.seq
+            feed.ids[rec.seq] = rec.id
+            feed.wires[rec.seq] = rec.wire
+            feed.changed = True
             accepted.append((rec, payload))
 
         if accepted:
             self.store.insert_records(
-                (r.id, r.author, r.scope, r.seq, r.prev, r.ts, r.payload_hash, r.sig, r.payload,
-                 p.kind if p else None, now)
-                for r, p in accepted
+                (r.id, r.author, r.scope, r.seq, p.kind if p else None, r.wire, now) for r, p in accepted
             )
-        self.store.set_heads(h for f in touched if (h := heads[f]) is not None)
+        self.store.set_heads(
+            FeedHead(a, s, f.top, f.ids[f.top], f.forked) for (a, s), f in feeds.items() if f.changed
+        )
         self.store.add_rejections(logged, self.keep_rejections)
         report.accepted += len(accepted)
         report.ids.extend(r.id for r, _ in accepted)
@@ -230,6 +251,27 @@ class Ingestor:
             last = self.store.conn.execute("SELECT last_insert_rowid()").fetchone()[0]
             first = last - len(accepted) + 1  # one executemany under the write lock: consecutive rowids
             self.on_stored([StoredRecord(r, p, now, first + i) for i, (r, p) in enumerate(accepted)])
+
+    def _load_feed(self, first: Record) -> _Feed:
+        """The stored state of ``first``'s feed, with the ids from ``first.seq`` up to the head."""
+        head = self.store.head(first.author, first.scope)
+        if head is None:
+            return _Feed(0, False, {})
+        ids = {head.seq: head.head}
+        if first.seq < head.seq:
+            ids.update(self.store.ids_between(first.author, first.scope, first.seq, head.seq))
+        return _Feed(head.seq, head.forked, ids)
+
+    def _fork(self, feed: _Feed, rec: Record, at: int, now: int, source: str) -> None:
+        """Keep the proof (the held record at ``at`` and ``rec``), freeze the feed, alert."""
+        other = feed.wires.get(at) or self.store.wire_at(rec.author, rec.scope, at)
+        if other is None:  # cannot happen: a feed holds every seq from 1 to its head
+            raise RuntimeError(f"store inconsistent: feed {rec.scope} has no seq {at}")
+        feed.why = fork_between(parse_wire(other), rec) or "inconsistent feed"
+        self.store.add_fork(rec.author, rec.scope, rec.seq, other, rec.wire, now, source)
+        feed.forked = feed.changed = True
+        log.warning("fork in feed %s/%s: %s (from %s)", rec.author.hex()[:16], rec.scope, feed.why, source)
+        self.on_fork(ForkProof(other, rec.wire))
 
     @staticmethod
     def _log_row(now: int, source: str, rej: Rejection, rec: Record | None) -> tuple:

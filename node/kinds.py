@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from schemas import Record, is_valid_kind
+from schemas import Payload, Record, is_valid_kind
 
 __all__ = ["Kind", "body_error"]
 
@@ -17,30 +17,34 @@ __all__ = ["Kind", "body_error"]
 class Kind:
     """A record kind a plugin defines.
 
-    ``check`` sees only the record and its validated body, never the store: whether a record is
-    accepted must not depend on what else a node happens to hold, or nodes would disagree.
-    It returns None to accept, or a one-line reason to reject as ``invalid-body``.
+    ``check(record, payload, body)`` sees only the record, its payload (refs, blobs) and the validated
+    body, never the store: whether a record is accepted must not depend on what else a node happens
+    to hold, or nodes would disagree. It returns None to accept, or a one-line reason to reject the
+    record as ``invalid-body``.
     """
 
     name: str
     model: type[BaseModel]
     description: str = ""
-    check: Callable[[Record, Any], str | None] | None = None
+    check: Callable[[Record, Payload, Any], str | None] | None = None
 
     def __post_init__(self) -> None:
         if not is_valid_kind(self.name):
             raise ValueError(f"kind {self.name!r} is not '<plugin>.<name>' in lowercase ASCII")
 
 
-def body_error(kind: Kind, record: Record | None, body: dict[str, Any]) -> str | None:
-    """None if ``body`` is valid for ``kind``, else a short explanation."""
+def body_error(kind: Kind, record: Record | None, payload: Payload) -> str | None:
+    """None if the payload's body is valid for ``kind`` (model, then check), else a short explanation.
+
+    Without a record (before signing) only the model is applied.
+    """
     try:
-        model = kind.model.model_validate(body)
+        model = kind.model.model_validate(payload.body)
     except ValidationError as e:
         first = e.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "body"
         more = f" (and {e.error_count() - 1} more)" if e.error_count() > 1 else ""
         return f"{kind.name}: {where}: {first['msg']}{more}"
     if kind.check is not None and record is not None:
-        return kind.check(record, model)
+        return kind.check(record, payload, model)
     return None

@@ -14,7 +14,7 @@ from sqlite_utils import Database
 
 from .errors import DatabaseTooNew, TequioError
 
-__all__ = ["MIGRATIONS_TABLE", "MigrationSet", "apply_migrations"]
+__all__ = ["MIGRATIONS_TABLE", "MigrationSet", "apply_migrations", "pending"]
 
 MIGRATIONS_TABLE = "_tequio_migrations"
 
@@ -51,20 +51,28 @@ def _ensure_table(db: Database) -> None:
     )
 
 
-def apply_migrations(db: Database, sets: list[MigrationSet], now_ms: int) -> list[str]:
-    """Bring every set up to date inside the caller's transaction; return the steps applied.
-
-    Raises DatabaseTooNew before changing anything if any component is ahead of the code.
-    """
-    names = [s.component for s in sets]
-    if len(set(names)) != len(names):
-        raise TequioError(f"two migration sets share a component name: {sorted(names)}")
-    _ensure_table(db)
+def _applied(db: Database) -> dict[str, list[tuple[int, str]]]:
     applied: dict[str, list[tuple[int, str]]] = {}
+    if MIGRATIONS_TABLE not in db.table_names():
+        return applied
     for component, version, name in db.execute(
         f"SELECT component, version, name FROM {MIGRATIONS_TABLE} ORDER BY component, version"
     ).fetchall():
         applied.setdefault(component, []).append((version, name))
+    return applied
+
+
+def pending(db: Database, sets: list[MigrationSet]) -> bool:
+    """Whether any set has steps to apply; raises as ``apply_migrations`` would if the store is ahead."""
+    applied = _applied(db)
+    _check(applied, sets)
+    return any(len(applied.get(s.component, [])) < s.version for s in sets)
+
+
+def _check(applied: dict[str, list[tuple[int, str]]], sets: list[MigrationSet]) -> None:
+    names = [s.component for s in sets]
+    if len(set(names)) != len(names):
+        raise TequioError(f"two migration sets share a component name: {sorted(names)}")
     for s in sets:
         done = applied.get(s.component, [])
         if len(done) > s.version:
@@ -75,8 +83,19 @@ def apply_migrations(db: Database, sets: list[MigrationSet], now_ms: int) -> lis
         for (version, name), (expected, _) in zip(done, s.steps, strict=False):
             if name != expected:
                 raise TequioError(
-                    f"'{s.component}' migration {version} is {name!r} in the store but {expected!r} in the code"
+                    f"'{s.component}' migration {version} is {name!r} in the store"
+                    f" but {expected!r} in the code"
                 )
+
+
+def apply_migrations(db: Database, sets: list[MigrationSet], now_ms: int) -> list[str]:
+    """Bring every set up to date inside the caller's write transaction; return the steps applied.
+
+    Raises DatabaseTooNew before changing anything if any component is ahead of the code.
+    """
+    _ensure_table(db)
+    applied = _applied(db)
+    _check(applied, sets)
     ran = []
     for s in sets:
         for version in range(len(applied.get(s.component, [])) + 1, s.version + 1):

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from nacl.signing import SigningKey
+from sqlite_utils import Database
 
 from schemas import (
     PUBLIC,
@@ -37,7 +38,7 @@ from schemas.canonical import normalize
 from .config import CONFIG_FILE, Config, IdentitySection, NodeSection, load_config, write_config
 from .errors import NodeExists, NodeNotFound, PassphraseRequired, PublishError, TequioError
 from .identity import KEY_FILE, Identity, create_identity, key_is_encrypted, load_identity, read_public_key
-from .ingest import AccessPolicy, IngestReport, Ingestor, PublicOnly, Rejection
+from .ingest import AccessPolicy, Ingestor, IngestReport, PublicOnly, Rejection
 from .kinds import body_error
 from .pluginhost import PluginHost
 from .records import StoredRecord
@@ -127,6 +128,7 @@ class Node:
         if (home / CONFIG_FILE).exists() or (home / KEY_FILE).exists():
             raise NodeExists(f"there is already a node in {home}")
         config = Config(node=NodeSection(name=name), identity=IdentitySection(passphrase_env=passphrase_env))
+        host = PluginHost(plugins, env)  # before writing anything: a plugin error must leave no half node
         home.mkdir(parents=True, exist_ok=True)
         os.chmod(home, 0o700)
         identity = create_identity(home, rng, passphrase, kdf_profile)
@@ -134,7 +136,7 @@ class Node:
         with os.fdopen(fd, "w") as f:
             f.write(rng(32).hex() + "\n")
         write_config(home, config)  # last: its presence marks a complete node
-        return cls._assemble(home, config, identity.public, identity, clock, rng, plugins, env)
+        return cls._assemble(home, config, identity.public, identity, clock, rng, host)
 
     @classmethod
     def open(
@@ -163,7 +165,9 @@ class Node:
                     hint = f"set ${var}" if var else "pass it at the prompt"
                     raise PassphraseRequired(f"the node key is encrypted: {hint}")
             identity = load_identity(home, passphrase)
-        return cls._assemble(home, config, read_public_key(home), identity, clock, rng, plugins, env)
+        return cls._assemble(
+            home, config, read_public_key(home), identity, clock, rng, PluginHost(plugins, env)
+        )
 
     @classmethod
     def _assemble(
@@ -174,10 +178,8 @@ class Node:
         identity: Identity | None,
         clock: Clock,
         rng: Rng,
-        plugins: Sequence[object],
-        env: Mapping[str, str] | None,
+        host: PluginHost,
     ) -> Node:
-        host = PluginHost(plugins, env)
         store = Store(home / DB_FILE, config.store.busy_timeout_ms, prepare=[host.prepare_connection])
         try:
             store.migrate([CORE_MIGRATIONS, *host.migrations()], clock())
@@ -226,6 +228,14 @@ class Node:
         return (self.home / TOKEN_FILE).read_text().strip()
 
     @property
+    def db(self) -> Database:
+        """The store as a sqlite-utils Database, for plugins' own tables.
+
+        Write inside hooks (already in a transaction) or inside ``node.store.write()``.
+        """
+        return self.store.db
+
+    @property
     def access(self) -> AccessPolicy:
         return self.ingestor.access
 
@@ -261,7 +271,7 @@ class Node:
             payload = Payload(kind, normalize(body), tuple(refs), tuple(blobs)).encode()
         except (CanonicalError, PayloadError) as e:
             raise PublishError(f"{kind}: {e}") from None
-        if (err := body_error(spec, None, parse_payload(payload).body)) is not None:
+        if (err := body_error(spec, None, parse_payload(payload))) is not None:
             raise PublishError(err)
         report = IngestReport()
         with self.store.write():
@@ -364,7 +374,7 @@ class Node:
             plain = self.access.open_payload(rec)
             if plain is not None:
                 payload = parse_payload(plain)
-        return StoredRecord(rec, payload, row[11], row[0])
+        return StoredRecord(rec, payload, row[7], row[0])
 
     # -- hooks ---------------------------------------------------------------------------------------
 

@@ -37,7 +37,10 @@ class PluginHost:
         self.dists: dict[str, tuple[str, str]] = {}  # plugin name -> (distribution, version)
         self._load_entry_points(os.environ if env is None else env)
         for plugin in extra:
-            self.pm.register(plugin)
+            try:
+                self.pm.register(plugin)
+            except ValueError as e:
+                raise PluginError(f"cannot register plugin {plugin!r}: {str(e).splitlines()[0]}") from None
         self.kinds = self._collect_kinds()
 
     def _load_entry_points(self, env: Mapping[str, str]) -> None:
@@ -45,7 +48,9 @@ class PluginHost:
         selected = env.get(ENV_PLUGINS)
         allowed = None if selected is None else {n.strip() for n in selected.split(",") if n.strip()}
         if allowed is not None and (unknown := allowed - {e.name for e in eps}):
-            raise PluginError(f"{ENV_PLUGINS} names plugins that are not installed: {', '.join(sorted(unknown))}")
+            raise PluginError(
+                f"{ENV_PLUGINS} names plugins that are not installed: {', '.join(sorted(unknown))}"
+            )
         for ep in eps:
             if allowed is not None and ep.name not in allowed:
                 continue
@@ -80,7 +85,9 @@ class PluginHost:
                 if not isinstance(kind, Kind):
                     raise PluginError(f"plugin {plugin!r}: register_kinds must return Kind objects")
                 if kind.name in kinds:
-                    raise PluginError(f"kind {kind.name!r} is defined by both {owner[kind.name]!r} and {plugin!r}")
+                    raise PluginError(
+                        f"kind {kind.name!r} is defined by both {owner[kind.name]!r} and {plugin!r}"
+                    )
                 kinds[kind.name] = kind
                 owner[kind.name] = plugin
         self.kind_owner = owner
@@ -91,7 +98,9 @@ class PluginHost:
         for plugin, result in self.call_each("register_migrations"):
             for ms in result or []:
                 if not isinstance(ms, MigrationSet):
-                    raise PluginError(f"plugin {plugin!r}: register_migrations must return MigrationSet objects")
+                    raise PluginError(
+                        f"plugin {plugin!r}: register_migrations must return MigrationSet objects"
+                    )
                 if ms.component == "core":
                     raise PluginError(f"plugin {plugin!r}: the migration set name 'core' is reserved")
                 sets.append(ms)

@@ -13,18 +13,18 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import msgpack
 from sqlite_utils import Database
 
 from schemas import Record, parse_wire
-from schemas.record import wire_bytes
 
-from .migrations import MigrationSet, apply_migrations
+from .migrations import MigrationSet, apply_migrations, pending
 
 __all__ = ["CORE_MIGRATIONS", "DB_FILE", "RECORD_COLUMNS", "FeedHead", "Store", "row_record", "row_wire"]
 
 DB_FILE = "tequio.sqlite"
 #: Columns of ``records`` in the order ``Store`` reads and writes them.
-RECORD_COLUMNS = "n, id, author, scope, seq, prev, ts, payload_hash, sig, payload, kind, received"
+RECORD_COLUMNS = "n, id, author, scope, seq, kind, wire, received"
 _IN_CHUNK = 500
 
 CORE_MIGRATIONS = MigrationSet("core")
@@ -32,6 +32,8 @@ CORE_MIGRATIONS = MigrationSet("core")
 
 @CORE_MIGRATIONS
 def m001_records_feeds_forks_rejections(db: Database) -> None:
+    # A record is kept as its wire bytes plus the fields that are indexed: export and sync send
+    # the bytes as they are, and binding few columns keeps inserts cheap.
     db.execute(
         """CREATE TABLE records (
             n INTEGER PRIMARY KEY,            -- local arrival order; export order keeps chains in order
@@ -39,18 +41,13 @@ def m001_records_feeds_forks_rejections(db: Database) -> None:
             author BLOB NOT NULL,
             scope TEXT NOT NULL,
             seq INTEGER NOT NULL,
-            prev BLOB,
-            ts INTEGER NOT NULL,
-            payload_hash BLOB NOT NULL,
-            sig BLOB NOT NULL,
-            payload BLOB,                     -- NULL once redacted
             kind TEXT,                        -- NULL when redacted or not readable here
+            wire BLOB NOT NULL,               -- the record as received (payload nil once redacted)
             received INTEGER NOT NULL,
             UNIQUE (author, scope, seq)
         )"""
     )
     db.execute("CREATE INDEX records_kind ON records (kind)")
-    db.execute("CREATE INDEX records_scope ON records (scope)")
     db.execute(
         """CREATE TABLE feeds (
             author BLOB NOT NULL,
@@ -140,19 +137,23 @@ class Store:
         self.conn.execute("COMMIT")
 
     def migrate(self, sets: list[MigrationSet], now_ms: int) -> list[str]:
+        """Apply pending migrations. An up-to-date store is only read: opening a node for reading
+        must not queue behind (or block) a writer in another process."""
+        if not pending(self.db, sets):
+            return []
         with self.write() as db:
-            return apply_migrations(db, sets, now_ms)
+            return apply_migrations(db, sets, now_ms)  # checks again under the lock
 
     # -- reads ---------------------------------------------------------------------------------------
 
-    def held(self, ids: Sequence[bytes]) -> set[bytes]:
-        """Which of ``ids`` are stored."""
-        found: set[bytes] = set()
-        for i in range(0, len(ids), _IN_CHUNK):
-            chunk = ids[i : i + _IN_CHUNK]
-            marks = ",".join("?" * len(chunk))
-            found.update(r[0] for r in self.conn.execute(f"SELECT id FROM records WHERE id IN ({marks})", chunk))
-        return found
+    def ids_between(self, author: bytes, scope: str, low: int, high: int) -> dict[int, bytes]:
+        """{seq: id} of one feed for seq in [low, high]."""
+        return dict(
+            self.conn.execute(
+                "SELECT seq, id FROM records WHERE author = ? AND scope = ? AND seq BETWEEN ? AND ?",
+                (author, scope, low, high),
+            )
+        )
 
     def head(self, author: bytes, scope: str) -> FeedHead | None:
         row = self.conn.execute(
@@ -170,13 +171,14 @@ class Store:
 
     def wire_at(self, author: bytes, scope: str, seq: int) -> bytes | None:
         row = self.conn.execute(
-            f"SELECT {RECORD_COLUMNS} FROM records WHERE author = ? AND scope = ? AND seq = ?",
-            (author, scope, seq),
+            "SELECT wire FROM records WHERE author = ? AND scope = ? AND seq = ?", (author, scope, seq)
         ).fetchone()
-        return row_wire(row) if row else None
+        return row[0] if row else None
 
     def get(self, record_id: bytes) -> tuple | None:
-        return self.conn.execute(f"SELECT {RECORD_COLUMNS} FROM records WHERE id = ?", (record_id,)).fetchone()
+        return self.conn.execute(
+            f"SELECT {RECORD_COLUMNS} FROM records WHERE id = ?", (record_id,)
+        ).fetchone()
 
     def ids_with_prefix(self, prefix: bytes, limit: int = 2) -> list[bytes]:
         """Ids starting with ``prefix`` (for short ids typed by people)."""
@@ -184,7 +186,10 @@ class Store:
         if upper is None:
             sql, args = "SELECT id FROM records WHERE id >= ? ORDER BY id LIMIT ?", (prefix, limit)
         else:
-            sql, args = "SELECT id FROM records WHERE id >= ? AND id < ? ORDER BY id LIMIT ?", (prefix, upper, limit)
+            sql, args = (
+                "SELECT id FROM records WHERE id >= ? AND id < ? ORDER BY id LIMIT ?",
+                (prefix, upper, limit),
+            )
         return [r[0] for r in self.conn.execute(sql, args)]
 
     def query(
@@ -232,10 +237,9 @@ class Store:
     # -- writes (inside write()) ---------------------------------------------------------------------
 
     def insert_records(self, rows: Iterable[tuple]) -> None:
-        """Rows of (id, author, scope, seq, prev, ts, payload_hash, sig, payload, kind, received)."""
+        """Rows of (id, author, scope, seq, kind, wire, received)."""
         self.conn.executemany(
-            "INSERT INTO records (id, author, scope, seq, prev, ts, payload_hash, sig, payload, kind, received)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO records (id, author, scope, seq, kind, wire, received) VALUES (?, ?, ?, ?, ?, ?, ?)",
             rows,
         )
 
@@ -247,14 +251,17 @@ class Store:
             [(h.author, h.scope, h.seq, h.head, int(h.forked)) for h in heads],
         )
 
-    def add_fork(self, author: bytes, scope: str, seq: int, held: bytes, incoming: bytes, at: int, source: str) -> None:
+    def add_fork(
+        self, author: bytes, scope: str, seq: int, held: bytes, incoming: bytes, at: int, source: str
+    ) -> None:
         self.conn.execute(
-            "INSERT INTO forks (author, scope, seq, held, incoming, detected, source) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO forks (author, scope, seq, held, incoming, detected, source)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
             (author, scope, seq, held, incoming, at, source),
         )
 
     def add_rejections(self, rows: Sequence[tuple], keep: int) -> None:
-        """Rows of (at, source, reason, detail, record_id, author, scope, seq); keep only the newest ``keep``."""
+        """Rows of (at, source, reason, detail, record_id, author, scope, seq); keep the newest ``keep``."""
         if not rows:
             return
         self.conn.executemany(
@@ -267,55 +274,58 @@ class Store:
     # -- checks --------------------------------------------------------------------------------------
 
     def check(self, signatures: bool = False) -> list[str]:
-        """Problems found: SQLite integrity, feed chains, heads and (optionally) every signature and id."""
+        """Problems found: SQLite integrity, feed chains and heads, and optionally every signature and id."""
         problems = [r[0] for r in self.conn.execute("PRAGMA integrity_check") if r[0] != "ok"]
-        c = self.conn
-        for author, scope, count, top in c.execute(
-            "SELECT author, scope, count(*), max(seq) FROM records GROUP BY author, scope"
+        heads = {(h.author, h.scope): h for h in self.feeds()}
+        feed: tuple[bytes, str] | None = None
+        expect_seq, expect_prev = 1, None
+
+        def close(key: tuple[bytes, str] | None, top: int, last: bytes | None) -> None:
+            if key is None:
+                return
+            head = heads.pop(key, None)
+            name = f"feed {key[0].hex()[:16]}/{key[1]}"
+            if head is None:
+                problems.append(f"{name}: records without a feed head")
+            elif (head.seq, head.head) != (top, last):
+                problems.append(f"{name}: head seq {head.seq} is not its newest record (seq {top})")
+
+        last_id: bytes | None = None
+        for rid, author, scope, seq, wire in self.conn.execute(
+            "SELECT id, author, scope, seq, wire FROM records ORDER BY author, scope, seq"
         ):
-            if count != top:
-                problems.append(f"feed {author.hex()[:16]}/{scope}: {count} records but seq up to {top}")
-        for author, scope, seq in c.execute(
-            "SELECT r.author, r.scope, r.seq FROM records r LEFT JOIN records p"
-            " ON p.author = r.author AND p.scope = r.scope AND p.seq = r.seq - 1"
-            " WHERE (r.seq = 1 AND r.prev IS NOT NULL) OR (r.seq > 1 AND (p.id IS NULL OR p.id != r.prev))"
-        ):
-            problems.append(f"feed {author.hex()[:16]}/{scope}: seq {seq} does not link to seq {seq - 1}")
-        for author, scope, seq in c.execute(
-            "SELECT f.author, f.scope, f.seq FROM feeds f LEFT JOIN records r"
-            " ON r.author = f.author AND r.scope = f.scope AND r.seq = f.seq"
-            " WHERE r.id IS NULL OR r.id != f.head"
-            " OR EXISTS (SELECT 1 FROM records x WHERE x.author = f.author AND x.scope = f.scope AND x.seq > f.seq)"
-        ):
-            problems.append(f"feed {author.hex()[:16]}/{scope}: head seq {seq} is not its newest record")
-        for author, scope in c.execute(
-            "SELECT DISTINCT r.author, r.scope FROM records r LEFT JOIN feeds f"
-            " ON f.author = r.author AND f.scope = r.scope WHERE f.seq IS NULL"
-        ):
-            problems.append(f"feed {author.hex()[:16]}/{scope}: records without a feed head")
-        if signatures:
-            for row in self.iter_rows():
+            if (author, scope) != feed:
+                close(feed, expect_seq - 1, last_id)
+                feed, expect_seq, expect_prev = (author, scope), 1, None
+            name = f"feed {author.hex()[:16]}/{scope}"
+            fields = msgpack.unpackb(wire)
+            if seq != expect_seq:
+                problems.append(f"{name}: seq {seq} follows seq {expect_seq - 1}")
+            elif fields[4] != expect_prev or fields[3] != seq:
+                problems.append(f"{name}: seq {seq} does not link to seq {seq - 1}")
+            if signatures:
                 try:
-                    rec = parse_wire(row_wire(row))
+                    if parse_wire(wire).id != rid:
+                        problems.append(f"record {rid.hex()}: stored id does not match its fields")
                 except ValueError as e:
-                    problems.append(f"record {row[1].hex()}: {e}")
-                    continue
-                if rec.id != row[1]:
-                    problems.append(f"record {row[1].hex()}: stored id does not match its fields")
+                    problems.append(f"record {rid.hex()}: {e}")
+            expect_seq, expect_prev, last_id = seq + 1, rid, rid
+        close(feed, expect_seq - 1, last_id)
+        for key in heads:
+            problems.append(f"feed {key[0].hex()[:16]}/{key[1]}: a head but no records")
         return problems
 
 
 def row_record(row: tuple) -> Record:
     """A ``Record`` from a stored row, without re-verifying it (it was verified on the way in)."""
-    _, rid, author, scope, seq, prev, ts, payload_hash, sig, payload, _, _ = row
-    wire = wire_bytes(author, scope, seq, prev, ts, payload_hash, sig, payload)
+    rid, wire = row[1], row[6]
+    _, author, scope, seq, prev, ts, payload_hash, sig, payload = msgpack.unpackb(wire)
     return Record(author, scope, seq, prev, ts, payload_hash, sig, payload, rid, wire)
 
 
 def row_wire(row: tuple) -> bytes:
     """The wire bytes of a ``records`` row read with RECORD_COLUMNS."""
-    _, _, author, scope, seq, prev, ts, payload_hash, sig, payload, _, _ = row
-    return wire_bytes(author, scope, seq, prev, ts, payload_hash, sig, payload)
+    return row[6]  # type: ignore[no-any-return]
 
 
 def _prefix_upper(prefix: bytes) -> bytes | None:

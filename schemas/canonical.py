@@ -69,6 +69,38 @@ def encode(value: Any) -> bytes:
         raise CanonicalError(str(e)) from e
 
 
+_SCALARS = frozenset({str, bytes, int, bool, type(None)})
+
+
+def _check(value: Any, depth: int) -> None:
+    """Refuse, in place, what has no canonical form: floats, timestamps, non-str or unsorted keys, depth.
+
+    Keys are checked in the order they were decoded, which is their order on the wire; duplicates
+    collapsed by the decoder are caught by the byte comparison that follows.
+    """
+    t = type(value)
+    if t is list or t is dict:
+        if depth >= MAX_DEPTH:
+            raise CanonicalError(f"nesting deeper than {MAX_DEPTH}")
+        if t is dict:
+            last = None
+            for key in value:
+                if type(key) is not str:
+                    raise CanonicalError(f"map keys must be str, not {type(key).__name__}")
+                if last is not None and key <= last:
+                    raise CanonicalError("map keys are not in canonical order")
+                last = key
+            value = value.values()
+        for item in value:
+            ti = type(item)
+            if ti is list or ti is dict:
+                _check(item, depth + 1)
+            elif ti not in _SCALARS:
+                raise CanonicalError(f"type {ti.__name__} is not allowed")
+    elif t not in _SCALARS:
+        raise CanonicalError(f"type {t.__name__} is not allowed")
+
+
 def decode(data: bytes) -> Any:
     """Decode ``data``, refusing anything that is not exactly the canonical encoding of its value."""
     try:
@@ -84,6 +116,8 @@ def decode(data: bytes) -> Any:
         raise
     except Exception as e:  # msgpack raises several unrelated types for bad input
         raise CanonicalError(f"not msgpack: {type(e).__name__}: {e}") from e
-    if encode(value) != data:
+    _check(value, 0)
+    # Keys are known sorted and every value allowed, so msgpack's own output is the canonical form.
+    if msgpack.packb(value, use_bin_type=True) != data:
         raise CanonicalError("not in canonical form")
     return value

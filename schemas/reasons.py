@@ -1,4 +1,4 @@
-"""The stable reason codes of the ingest pipeline, in the order the checks run (docs/protocol.md section 5)."""
+"""The stable reason codes of the ingest pipeline, in the order its checks run (protocol.md section 5)."""
 
 from __future__ import annotations
 

@@ -63,13 +63,26 @@ class Record:
 
     def redacted(self) -> Record:
         """The same record with its payload dropped; the id and signature still verify."""
-        wire = wire_bytes(self.author, self.scope, self.seq, self.prev, self.ts, self.payload_hash, self.sig, None)
+        wire = wire_bytes(
+            self.author, self.scope, self.seq, self.prev, self.ts, self.payload_hash, self.sig, None
+        )
         return Record(
-            self.author, self.scope, self.seq, self.prev, self.ts, self.payload_hash, self.sig, None, self.id, wire
+            self.author,
+            self.scope,
+            self.seq,
+            self.prev,
+            self.ts,
+            self.payload_hash,
+            self.sig,
+            None,
+            self.id,
+            wire,
         )
 
 
-def signed_bytes(author: bytes, scope: str, seq: int, prev: bytes | None, ts: int, payload_hash: bytes) -> bytes:
+def signed_bytes(
+    author: bytes, scope: str, seq: int, prev: bytes | None, ts: int, payload_hash: bytes
+) -> bytes:
     """The bytes an author signs and whose SHA-256 is the record id."""
     # The envelope holds no maps, so msgpack's own output is already canonical.
     return DOMAIN + msgpack.packb([VERSION, author, scope, seq, prev, ts, payload_hash], use_bin_type=True)
@@ -86,7 +99,9 @@ def wire_bytes(
     payload: bytes | None,
 ) -> bytes:
     """The wire form of a record from its fields (no checks: for fields already verified)."""
-    return msgpack.packb([VERSION, author, scope, seq, prev, ts, payload_hash, sig, payload], use_bin_type=True)
+    return msgpack.packb(
+        [VERSION, author, scope, seq, prev, ts, payload_hash, sig, payload], use_bin_type=True
+    )
 
 
 def make_record(key: SigningKey, scope: str, seq: int, prev: bytes | None, ts: int, payload: bytes) -> Record:
@@ -96,6 +111,10 @@ def make_record(key: SigningKey, scope: str, seq: int, prev: bytes | None, ts: i
     signed = signed_bytes(author, scope, seq, prev, ts, payload_hash)
     sig = key.sign(signed).signature
     return parse_wire(wire_bytes(author, scope, seq, prev, ts, payload_hash, sig, payload))
+
+
+def _bin_header(n: int) -> int:
+    return 2 if n < 0x100 else 3 if n < 0x10000 else 5
 
 
 def _malformed(detail: str) -> RecordError:
@@ -143,8 +162,10 @@ def parse_wire(wire: bytes) -> Record:
     # 5. bad-payload-hash (a redacted record has no payload to check).
     if payload is not None and hashlib.sha256(payload).digest() != payload_hash:
         raise RecordError(Reason.BAD_PAYLOAD_HASH, "SHA-256 of the payload does not match payload_hash")
-    # 6. bad-signature.
-    signed = signed_bytes(author, scope, seq, prev, ts, payload_hash)
+    # 6. bad-signature. The wire is canonical, so the signed part is its own prefix re-headed as an
+    # array of 7: cheaper than encoding the seven fields again.
+    tail = 66 + (1 if payload is None else _bin_header(len(payload)) + len(payload))  # sig, payload
+    signed = DOMAIN + b"\x97" + wire[1 : len(wire) - tail]
     try:
         crypto_sign_open(sig + signed, author)
     except Exception:  # BadSignatureError, or a key that is not a valid point
@@ -152,4 +173,6 @@ def parse_wire(wire: bytes) -> Record:
     # 7. bad-chain: prev is nil exactly when seq is 1.
     if (prev is None) != (seq == 1):
         raise RecordError(Reason.BAD_CHAIN, "prev must be nil when seq is 1 and only then")
-    return Record(author, scope, seq, prev, ts, payload_hash, sig, payload, hashlib.sha256(signed).digest(), wire)
+    return Record(
+        author, scope, seq, prev, ts, payload_hash, sig, payload, hashlib.sha256(signed).digest(), wire
+    )

@@ -60,6 +60,8 @@ class FrameReader:
                 except Exception as e:  # FormatError, StackError, ValueError from a hostile header
                     raise StreamError(start, f"not msgpack ({type(e).__name__})") from None
                 end = unpacker.tell()
+                if end - start > self._max_frame:
+                    raise StreamError(start, f"a value longer than {self._max_frame} bytes")
                 frame = bytes(buf[start - base : end - base])
                 start = end
                 self.offset = end

@@ -61,7 +61,9 @@ def cli(ctx: click.Context, home: Path | None) -> None:
         home = Path(env) if env else Path.home() / ".tequio"
     ctx.obj = CliState(home=home.expanduser())
     level = os.environ.get("TEQUIO_LOG", "WARNING").upper()
-    logging.basicConfig(level=getattr(logging, level, logging.WARNING), format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=getattr(logging, level, logging.WARNING), format="%(levelname)s %(name)s: %(message)s"
+    )
 
 
 def _register_builtins() -> None:
@@ -116,4 +118,3 @@ def run(argv: list[str] | None = None) -> int:
 
 def _err(message: str) -> None:
     click.echo(f"error: {' '.join(message.split())}", err=True)
-

@@ -16,13 +16,24 @@ from .context import echo_json, home_of, open_node
 
 @click.command()
 @click.option("--name", required=True, help="Display name of your organisation's node.")
-@click.option("--passphrase-env", "passphrase_env", metavar="VAR", help="Encrypt the key with the passphrase in $VAR.")
-@click.option("--passphrase", "prompt", is_flag=True, help="Encrypt the key with a passphrase typed at a prompt.")
-@click.option("--kdf", type=click.Choice(list(KDF_PROFILES)), default="moderate", show_default=True,
-              help="Argon2id cost when a passphrase is set.")
+@click.option(
+    "--passphrase-env", "passphrase_env", metavar="VAR", help="Encrypt the key with the passphrase in $VAR."
+)
+@click.option(
+    "--passphrase", "prompt", is_flag=True, help="Encrypt the key with a passphrase typed at a prompt."
+)
+@click.option(
+    "--kdf",
+    type=click.Choice(list(KDF_PROFILES)),
+    default="moderate",
+    show_default=True,
+    help="Argon2id cost when a passphrase is set.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
-def init(ctx: click.Context, name: str, passphrase_env: str | None, prompt: bool, kdf: str, as_json: bool) -> None:
+def init(
+    ctx: click.Context, name: str, passphrase_env: str | None, prompt: bool, kdf: str, as_json: bool
+) -> None:
     """Create a node: its key, API token, configuration and empty store."""
     passphrase = None
     if passphrase_env and prompt:
@@ -36,11 +47,20 @@ def init(ctx: click.Context, name: str, passphrase_env: str | None, prompt: bool
             raise TequioError("--passphrase needs a terminal to prompt on; use --passphrase-env VAR instead")
         passphrase = click.prompt("New passphrase", hide_input=True, confirmation_prompt=True, err=True)
     home = home_of(ctx)
-    node = Node.create(home, name=name, passphrase=passphrase, passphrase_env=passphrase_env or "", kdf_profile=kdf)
+    node = Node.create(
+        home, name=name, passphrase=passphrase, passphrase_env=passphrase_env or "", kdf_profile=kdf
+    )
     try:
         if as_json:
-            echo_json({"home": str(home), "key": node.key.hex(), "fingerprint": node.fingerprint, "name": node.name,
-                       "encrypted": passphrase is not None})
+            echo_json(
+                {
+                    "home": str(home),
+                    "key": node.key.hex(),
+                    "fingerprint": node.fingerprint,
+                    "name": node.name,
+                    "encrypted": passphrase is not None,
+                }
+            )
             return
         click.echo(f"Created node {node.name!r} in {home}")
         click.echo(f"  key          {node.key.hex()}")
@@ -48,7 +68,7 @@ def init(ctx: click.Context, name: str, passphrase_env: str | None, prompt: bool
         if passphrase is not None:
             how = f"${passphrase_env}" if passphrase_env else "the prompt"
             click.echo(f"  the key is encrypted; commands that sign read the passphrase from {how}")
-        click.echo("  next: tequio publish core.note --body '{\"text\": \"hola\"}'")
+        click.echo('  next: tequio publish core.note --body \'{"text": "hola"}\'')
     finally:
         node.close()
 
@@ -112,8 +132,10 @@ def check(ctx: click.Context, signatures: bool, as_json: bool) -> None:
     else:
         for p in problems:
             click.echo(f"problem: {p}")
-        click.echo(f"{count} records checked: {'no problems' if not problems else f'{len(problems)} problems'}"
-                   f"{f'; {len(forks)} fork proofs on record' if forks else ''}")
+        click.echo(
+            f"{count} records checked: {'no problems' if not problems else f'{len(problems)} problems'}"
+            f"{f'; {len(forks)} fork proofs on record' if forks else ''}"
+        )
     if problems:
         raise TequioError(f"the store has {len(problems)} problems")
 

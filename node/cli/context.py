@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 from collections.abc import Iterator
@@ -44,6 +45,8 @@ def open_node(ctx: click.Context, unlock: bool = True) -> Iterator[Node]:
             raise
         passphrase = click.prompt("Passphrase for the node key", hide_input=True, err=True)
         node = Node.open(home, passphrase=passphrase, unlock=unlock)
+    if not os.environ.get("TEQUIO_LOG"):
+        logging.getLogger().setLevel(node.config.log.level.upper())
     try:
         yield node
     finally:

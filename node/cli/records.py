@@ -80,11 +80,14 @@ def _summary(rec: StoredRecord) -> str:
 @click.option("--scope", callback=_check_scope, help="Only this scope.")
 @click.option("--kind", help="Only this kind.")
 @click.option("--author", callback=_check_author, metavar="HEX", help="Only this author's key.")
-@click.option("--limit", type=click.IntRange(min=0), default=100, show_default=True, help="At most this many (0: all).")
+@click.option(
+    "--limit", type=click.IntRange(min=0), default=100, show_default=True, help="At most this many (0: all)."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
-def list_(ctx: click.Context, scope: str | None, kind: str | None, author: bytes | None, limit: int,
-          as_json: bool) -> None:
+def list_(
+    ctx: click.Context, scope: str | None, kind: str | None, author: bytes | None, limit: int, as_json: bool
+) -> None:
     """List stored records, oldest first."""
     with open_node(ctx, unlock=False) as node:
         found = node.records(scope=scope, kind=kind, author=author, limit=limit or None)
@@ -94,8 +97,10 @@ def list_(ctx: click.Context, scope: str | None, kind: str | None, author: bytes
         from schemas import fingerprint
 
         for r in found:
-            click.echo(f"{r.id.hex()[:16]}  {fingerprint(r.author)}  {r.scope[:10]:<10} {r.seq:>5}  "
-                       f"{r.kind or '-':<16} {_summary(r)}")
+            click.echo(
+                f"{r.id.hex()[:16]}  {fingerprint(r.author)}  {r.scope[:10]:<10} {r.seq:>5}  "
+                f"{r.kind or '-':<16} {_summary(r)}"
+            )
         if not found:
             click.echo("no records", err=True)
 
@@ -121,7 +126,9 @@ def show(ctx: click.Context, record_id: str, as_json: bool) -> None:
 
 @records.command("export")
 @click.option("--scope", callback=_check_scope, help="Only this scope.")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="File to write [default: stdout].")
+@click.option(
+    "--out", type=click.Path(dir_okay=False, path_type=Path), help="File to write [default: stdout]."
+)
 @click.pass_context
 def export(ctx: click.Context, scope: str | None, out: Path | None) -> None:
     """Write records as a stream of wire records, concatenated, in an order that imports cleanly."""
@@ -169,14 +176,18 @@ def import_(ctx: click.Context, file: Path, as_json: bool) -> None:
     if as_json:
         echo_json(report.to_json())
     else:
-        click.echo(f"accepted {report.accepted}, duplicates {report.duplicates}, rejected {len(report.rejected)}")
+        click.echo(
+            f"accepted {report.accepted}, duplicates {report.duplicates}, rejected {len(report.rejected)}"
+        )
         for r in report.rejected[:20]:
             click.echo(f"  #{r.index}: {r.reason}: {r.detail}")
         if len(report.rejected) > 20:
             click.echo(f"  … and {len(report.rejected) - 20} more (use --json for all)")
     if report.rejected:
-        raise TequioError(f"{len(report.rejected)} of {report.accepted + report.duplicates + len(report.rejected)}"
-                          " records were rejected")
+        raise TequioError(
+            f"{len(report.rejected)} of {report.accepted + report.duplicates + len(report.rejected)}"
+            " records were rejected"
+        )
 
 
 @records.command("rejected")
@@ -188,8 +199,16 @@ def rejected(ctx: click.Context, limit: int, as_json: bool) -> None:
     with open_node(ctx, unlock=False) as node:
         rows = node.store.rejections(limit)
     items = [
-        {"at": at, "source": src, "reason": reason, "detail": detail, "id": rid.hex() if rid else None,
-         "author": author.hex() if author else None, "scope": scope, "seq": seq}
+        {
+            "at": at,
+            "source": src,
+            "reason": reason,
+            "detail": detail,
+            "id": rid.hex() if rid else None,
+            "author": author.hex() if author else None,
+            "scope": scope,
+            "seq": seq,
+        }
         for at, src, reason, detail, rid, author, scope, seq in rows
     ]
     if as_json:

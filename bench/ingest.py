@@ -1,0 +1,198 @@
+"""Ingest throughput against a bare PyNaCl verify loop over the same records, in the same run.
+
+    python bench/ingest.py [--records 50000] [--authors 100] [--rounds 3]
+
+Prints one JSON object per figure. Each measured ingest runs in a fresh store, in a child process
+whose peak RSS is read with wait4; the rounds interleave baseline and ingest, and the best of each
+is compared, since the machine is shared and noisy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from nacl.bindings import crypto_sign_open
+from nacl.signing import SigningKey
+
+from schemas import FrameReader, Payload, make_record, parse_wire, signed_bytes
+
+TEQUIO = str(Path(sys.executable).with_name("tequio"))
+WORDS = [
+    "la",
+    "marcha",
+    "avanzó",
+    "por",
+    "la",
+    "avenida",
+    "central",
+    "cuando",
+    "llegaron",
+    "las",
+    "patrullas",
+    "y",
+    "detuvieron",
+    "a",
+    "tres",
+    "estudiantes",
+    "frente",
+    "a",
+    "la",
+    "escuela",
+    "normal",
+    "testigos",
+    "grabaron",
+    "desde",
+    "los",
+    "balcones",
+]
+
+
+def make_stream(path: Path, records: int, authors: int) -> None:
+    """Realistic notes (60-200 bytes of text) from ``authors`` feeds, interleaved, each feed in order."""
+    rnd = random.Random(7)
+    keys = [SigningKey(rnd.randbytes(32)) for _ in range(authors)]
+    heads: list[tuple[int, bytes | None]] = [(0, None)] * authors
+    order = [i % authors for i in range(records)]
+    rnd.shuffle(order)
+    with path.open("wb") as f:
+        for a in order:
+            seq, prev = heads[a]
+            text = " ".join(rnd.choice(WORDS) for _ in range(rnd.randint(10, 30)))
+            rec = make_record(
+                keys[a],
+                "public",
+                seq + 1,
+                prev,
+                1_767_225_600_000 + seq,
+                Payload("core.note", {"text": text}).encode(),
+            )
+            heads[a] = (seq + 1, rec.id)
+            f.write(rec.wire)
+
+
+def baseline(path: Path) -> float:
+    """Seconds for crypto_sign_open over every record's signed bytes (prepared outside the timing)."""
+    with path.open("rb") as f:
+        items = []
+        for wire in FrameReader(f):
+            r = parse_wire(wire)
+            items.append(
+                (r.sig + signed_bytes(r.author, r.scope, r.seq, r.prev, r.ts, r.payload_hash), r.author)
+            )
+    t = time.perf_counter()
+    for smsg, pk in items:
+        crypto_sign_open(smsg, pk)
+    return time.perf_counter() - t
+
+
+def child_node_ingest(stream: str, home: str) -> None:
+    """In a child process: node.ingest over the stream in batches of the configured size; print seconds."""
+    from node import Node
+
+    node = Node.create(home, name="bench", kdf_profile="interactive")
+    with open(stream, "rb") as f:
+        frames = list(FrameReader(f))
+    size = node.config.ingest.batch_size
+    t = time.perf_counter()
+    accepted = 0
+    for i in range(0, len(frames), size):
+        accepted += node.ingest(frames[i : i + size]).accepted
+    elapsed = time.perf_counter() - t
+    assert accepted == len(frames), accepted
+    print(json.dumps({"seconds": elapsed}))
+
+
+def run_child(args: list[str], env: dict[str, str] | None = None) -> tuple[float, str, int]:
+    """(wall seconds, stdout, peak RSS in KiB) of a child process."""
+    t = time.perf_counter()
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t
+    out = proc.stdout.read().decode()
+    err = proc.stderr.read().decode()
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode not in (0,):
+        raise SystemExit(f"child failed ({proc.returncode}): {err}")
+    return wall, out, usage.ru_maxrss
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--records", type=int, default=50_000)
+    ap.add_argument("--authors", type=int, default=100)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--child", nargs=2, metavar=("STREAM", "HOME"), help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    if a.child:
+        child_node_ingest(*a.child)
+        return
+
+    with tempfile.TemporaryDirectory() as tmp:
+        stream = Path(tmp) / "records.bin"
+        make_stream(stream, a.records, a.authors)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TEQUIO_")}
+        base, node_runs, cli_runs = [], [], []
+        for r in range(a.rounds):
+            base.append(baseline(stream))
+            _, out, rss = run_child([sys.executable, __file__, "--child", str(stream), f"{tmp}/n{r}"])
+            node_runs.append((json.loads(out)["seconds"], rss))
+            home = f"{tmp}/c{r}"
+            subprocess.run(
+                [TEQUIO, "--home", home, "init", "--name", "bench", "--kdf", "interactive"],
+                check=True,
+                capture_output=True,
+                env=env,
+            )
+            wall, out, rss = run_child(
+                [TEQUIO, "--home", home, "records", "import", str(stream), "--json"], env
+            )
+            assert json.loads(out)["accepted"] == a.records
+            cli_runs.append((wall, rss))
+        n = a.records
+        base_rate = n / min(base)
+        node_best = min(node_runs)
+        cli_best = min(cli_runs)
+        common = {
+            "records": n,
+            "authors": a.authors,
+            "rounds": a.rounds,
+            "stream_bytes": stream.stat().st_size,
+        }
+        print(json.dumps({"figure": "verify_baseline", **common, "records_per_s": round(base_rate)}))
+        print(
+            json.dumps(
+                {
+                    "figure": "node_ingest",
+                    **common,
+                    "records_per_s": round(n / node_best[0]),
+                    "baseline_per_s": round(base_rate),
+                    "ratio": round(n / node_best[0] / base_rate, 3),
+                    "peak_rss_mib": round(max(r for _, r in node_runs) / 1024, 1),
+                }
+            )
+        )
+        print(
+            json.dumps(
+                {
+                    "figure": "cli_records_import",
+                    **common,
+                    "records_per_s": round(n / cli_best[0]),
+                    "baseline_per_s": round(base_rate),
+                    "ratio": round(n / cli_best[0] / base_rate, 3),
+                    "includes": "process start, stream reading, progress off (piped)",
+                    "peak_rss_mib": round(max(r for _, r in cli_runs) / 1024, 1),
+                }
+            )
+        )
+
+
+if __name__ == "__main__":
+    main()

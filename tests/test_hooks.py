@@ -1,0 +1,205 @@
+"""Every hook, tested through the plugin that docs/plugins.md documents; and a meta-test that keeps it so."""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import logging
+import re
+import types
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from click.testing import CliRunner
+
+from node import Node, PublishError, hookimpl
+from node import hookspecs as hookspecs_module
+from node.api import make_api_app
+from node.cli.context import CliState
+from node.errors import PluginError
+from schemas import make_record
+from tests.conftest import ROOT, key, note
+
+DOCS = ROOT / "docs" / "plugins.md"
+
+
+def docs_plugin() -> types.ModuleType:
+    """The Python blocks of the hook reference in docs/plugins.md, loaded as one plugin module."""
+    text = DOCS.read_text(encoding="utf-8")
+    reference = text[text.index("## Hook reference") : text.index("## Testing a plugin")]
+    blocks = re.findall(r"```python\n(.*?)```", reference, re.S)
+    module = types.ModuleType("wordcount_docs")
+    exec(compile("\n".join(blocks), str(DOCS), "exec"), module.__dict__)
+    return module
+
+
+@pytest.fixture
+def wc() -> types.ModuleType:
+    return docs_plugin()
+
+
+@pytest.fixture
+def wc_node(make_node: Callable[..., Node], wc: types.ModuleType) -> Node:
+    return make_node(plugins=[wc])
+
+
+def hook_names() -> list[str]:
+    return sorted(n for n in dir(hookspecs_module) if hasattr(getattr(hookspecs_module, n), "tequio_spec"))
+
+
+def test_every_hook_has_a_test_and_a_doc_entry() -> None:
+    names = hook_names()
+    assert len(names) >= 9
+    docs = DOCS.read_text(encoding="utf-8")
+    tests = set()
+    for path in (ROOT / "tests").rglob("test_*.py"):
+        for fn in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(fn, ast.FunctionDef | ast.AsyncFunctionDef):
+                tests.add(fn.name)
+    for name in names:
+        assert f"test_hook_{name}" in tests, f"hook {name} has no test named test_hook_{name}"
+        assert f"\n### {name}\n" in docs, f"hook {name} is not documented in docs/plugins.md"
+        assert getattr(hookspecs_module, name).__doc__.strip().count("\n") == 0, f"{name}: one-line docstring"
+
+
+def test_hook_register_kinds(wc_node: Node) -> None:
+    n1 = wc_node.publish("core.note", {"text": "hola mundo"})
+    counted = wc_node.publish("wordcount.count", {"word": "hola", "count": 1}, refs=[n1.id])
+    assert counted.kind == "wordcount.count" and counted.payload.refs == (n1.id,)
+    with pytest.raises(PublishError, match="count: Input should be greater than or equal to 0"):
+        wc_node.publish("wordcount.count", {"word": "hola", "count": -1}, refs=[n1.id])
+    # The check beyond the model runs in the pipeline, for received records too.
+    with pytest.raises(PublishError, match=r"invalid-body: a wordcount\.count refers to exactly one note"):
+        wc_node.publish("wordcount.count", {"word": "hola", "count": 1})
+    assert [p["name"] for p in wc_node.plugins.describe() if "wordcount.count" in p["kinds"]] == [
+        "wordcount_docs"
+    ]
+
+
+def test_two_plugins_defining_one_kind_is_an_error(
+    make_node: Callable[..., Node], wc: types.ModuleType
+) -> None:
+    copy = docs_plugin()
+    copy.__name__ = "wordcount_copy"
+    with pytest.raises(
+        PluginError,
+        match=r"'wordcount\.count' is defined by both 'wordcount_(docs|copy)' and 'wordcount_(docs|copy)'",
+    ):
+        make_node(plugins=[wc, copy])
+    with pytest.raises(PluginError, match="Plugin name already registered"):
+        make_node(plugins=[wc, docs_plugin()])
+    # Nothing was written: the same home can still be initialised.
+    assert make_node(plugins=[wc]).name == "Casa"
+
+
+def test_hook_register_migrations(wc_node: Node) -> None:
+    assert wc_node.db["wordcount_words"].columns_dict == {"word": str, "notes": int}
+    assert wc_node.db.execute(
+        "SELECT version FROM _tequio_migrations WHERE component = 'wordcount'"
+    ).fetchall() == [(1,)]
+
+
+def test_hook_prepare_connection(wc_node: Node) -> None:
+    assert wc_node.db.execute("SELECT word_count('tres palabras aquí')").fetchone()[0] == 3
+
+
+def test_hook_on_records_stored(wc_node: Node) -> None:
+    wc_node.publish("core.note", {"text": "Justicia para todas"})
+    wc_node.publish("core.note", {"text": "justicia ya"})
+    assert dict(wc_node.db.execute("SELECT word, notes FROM wordcount_words")) == {
+        "justicia": 2,
+        "para": 1,
+        "todas": 1,
+        "ya": 1,
+    }
+
+
+def test_failing_projection_keeps_records_and_other_projections(
+    make_node: Callable[..., Node], wc: types.ModuleType, caplog: pytest.LogCaptureFixture
+) -> None:
+    class Broken:
+        @hookimpl
+        def on_records_stored(self, db, records):
+            db.execute("CREATE TABLE broken_partial (x)")  # would survive without the savepoint
+            raise RuntimeError("projection bug")
+
+    n = make_node(plugins=[wc, Broken()])
+    with caplog.at_level(logging.ERROR):
+        stored = n.publish("core.note", {"text": "sigue"})
+    assert n.get(stored.id) is not None
+    assert "broken_partial" not in n.db.table_names()
+    assert dict(n.db.execute("SELECT word, notes FROM wordcount_words")) == {"sigue": 1}
+    assert "projection bug" in caplog.text
+
+
+def test_hook_on_fork(wc_node: Node, wc: types.ModuleType, caplog: pytest.LogCaptureFixture) -> None:
+    r1 = make_record(key(1), "public", 1, None, 1, note("uno"))
+    twin = make_record(key(1), "public", 1, None, 2, note("otro uno"))
+    wc_node.ingest([r1.wire])
+    with caplog.at_level(logging.WARNING):
+        wc_node.ingest([twin.wire])
+    (proof,) = wc_node.state[wc.FORKS]
+    assert (proof.held, proof.incoming) == (r1.wire, twin.wire)
+    assert "two different records at seq 1" in caplog.text
+
+
+def test_hook_register_commands(wc_node: Node, wc: types.ModuleType) -> None:
+    wc_node.publish("core.note", {"text": "agua agua tierra"})
+    (cmd,) = wc.register_commands()
+    result = CliRunner().invoke(cmd, ["--json"], obj=CliState(home=wc_node.home))
+    assert result.exit_code == 0, result.output
+    assert '"word": "agua"' in result.output and '"notes": 1' in result.output
+    # Reopening the node in the command ran the plugin's migrations check without the plugin: the
+    # command only reads, so the table it queries must exist from the first open.
+
+
+async def test_hook_register_routes(wc_node: Node) -> None:
+    wc_node.publish("core.note", {"text": "memoria verdad justicia"})
+    async with TestClient(TestServer(make_api_app(wc_node))) as client:
+        auth = {"Authorization": f"Bearer {wc_node.api_token}"}
+        resp = await client.get("/api/v1/wordcount/top", headers=auth)
+        assert resp.status == 200
+        assert {w["word"] for w in (await resp.json())["words"]} == {"memoria", "verdad", "justicia"}
+        assert (await client.get("/api/v1/wordcount/top")).status == 401  # behind the token like the core
+
+
+async def test_hook_on_startup(wc_node: Node, wc: types.ModuleType) -> None:
+    await wc_node.start()
+    task = wc_node.state[wc.TASK]
+    await asyncio.sleep(0)  # let the task take its first step
+    assert wc_node.state[wc.TICKS] == 1 and not task.done()
+    await wc_node.stop()
+
+
+async def test_hook_on_shutdown(wc_node: Node, wc: types.ModuleType) -> None:
+    class Fails:
+        @hookimpl
+        def on_shutdown(self):
+            raise RuntimeError("shutdown bug")
+
+    wc_node.plugins.pm.register(Fails())
+    await wc_node.start()
+    task = wc_node.state[wc.TASK]
+    await wc_node.stop()  # Fails raises; wordcount still stops its task
+    await asyncio.sleep(0)
+    assert task.cancelled() and wc.TASK not in wc_node.state
+
+
+async def test_startup_and_shutdown_run_with_the_local_api(wc_node: Node, wc: types.ModuleType) -> None:
+    """The local API's cleanup context starts and stops plugin background work."""
+    async with TestClient(TestServer(make_api_app(wc_node))):
+        task = wc_node.state[wc.TASK]
+        assert not task.done()
+    await asyncio.sleep(0)
+    assert task.cancelled()
+
+
+def test_docs_example_is_the_whole_plugin(wc: types.ModuleType) -> None:
+    implemented = {n for n in dir(wc) if hasattr(getattr(wc, n), "tequio_impl")}
+    assert implemented == set(hook_names())
+
+
+def test_hookspecs_module_is_documented_by_path() -> None:
+    assert Path(hookspecs_module.__file__).name == "hookspecs.py"

@@ -1,0 +1,53 @@
+"""The package layout and the direction of imports (DESIGN.md section 1)."""
+
+from __future__ import annotations
+
+import ast
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+#: What each package may import of ours: imports only point downward.
+ALLOWED = {
+    "schemas": set(),
+    "federation": {"schemas"},
+    "governance": {"schemas"},
+    "node": {"schemas", "federation", "governance"},
+    "plugins": {"schemas", "governance", "node"},
+}
+
+
+def _imports(path: Path) -> set[str]:
+    found = set()
+    for n in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(n, ast.Import):
+            found |= {a.name.split(".")[0] for a in n.names}
+        elif isinstance(n, ast.ImportFrom) and n.level == 0 and n.module:
+            found.add(n.module.split(".")[0])
+    return found
+
+
+@pytest.mark.parametrize("package", sorted(ALLOWED))
+def test_imports_point_downward(package: str) -> None:
+    ours = set(ALLOWED)
+    for path in (ROOT / package).rglob("*.py"):
+        upward = (_imports(path) & ours) - ALLOWED[package] - {package}
+        assert not upward, f"{path.relative_to(ROOT)} imports {sorted(upward)}"
+
+
+def test_packaging() -> None:
+    meta = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    project = meta["project"]
+    assert project["name"] == "tequio" and project["requires-python"] == ">=3.11"
+    assert project["scripts"] == {"tequio": "node.cli:main"}
+    assert project["entry-points"]["tequio"]["core"] == "plugins.core"
+    assert "test" in project["optional-dependencies"]
+    for dep in project["dependencies"]:
+        assert ">=" in dep, f"dependency without a lower bound: {dep}"
+    for package in ALLOWED:
+        assert (ROOT / package / "py.typed").exists()
+    for d in ("examples", "tests", "bench", "docs"):
+        assert (ROOT / d).is_dir()
