@@ -5,11 +5,12 @@ This module is the public API plugins may use; everything else in ``node`` is in
 
 from .errors import PublishError, TequioError
 from .hookspecs import hookimpl
-from .ingest import AccessPolicy, IngestReport, Rejection
+from .ingest import AccessPolicy
 from .kinds import Kind
 from .migrations import MigrationSet
 from .node import Node, NodeKey, system_clock
 from .records import StoredRecord
+from .reports import IngestReport, Rejection
 
 __all__ = [
     "AccessPolicy",

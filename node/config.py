@@ -7,6 +7,7 @@ for the table in docs/operations.md (a test keeps the two in step).
 from __future__ import annotations
 
 import json
+import os
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -60,6 +61,16 @@ class IngestSection(_Section):
     batch_size: int = Field(
         default=5000, ge=1, le=100_000, description="Records verified and written per transaction on import."
     )
+    verify_workers: int = Field(
+        default=0,
+        ge=0,
+        le=64,
+        description="Processes that check signatures of large batches while records are written; "
+        "0: one per CPU core, up to 4; 1: check in the node's own process.",
+    )
+
+    def workers(self) -> int:
+        return self.verify_workers or min(os.cpu_count() or 1, 4)
 
 
 class LogSection(_Section):

@@ -12,19 +12,16 @@ A rejected record never blocks the others: it is reported with its index and the
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Protocol
 
 from schemas import (
     PUBLIC,
-    RETRYABLE,
     ForkProof,
     Payload,
     PayloadError,
     Reason,
     Record,
-    RecordError,
     fork_between,
     parse_payload,
     parse_wire,
@@ -32,7 +29,9 @@ from schemas import (
 
 from .kinds import Kind, body_error
 from .records import StoredRecord
-from .store import FeedHead, Store
+from .reports import IngestReport, Rejection
+from .store import Store
+from .verifiers import Parsed, VerifierPool, parse_chunk
 
 __all__ = ["AccessPolicy", "IngestReport", "Ingestor", "PublicOnly", "Rejection"]
 
@@ -61,54 +60,13 @@ class PublicOnly:
         return record.payload if record.scope == PUBLIC else None
 
 
-@dataclass(frozen=True, slots=True)
-class Rejection:
-    index: int
-    reason: Reason
-    detail: str
-    id: bytes | None = None
-
-    @property
-    def retryable(self) -> bool:
-        return self.reason in RETRYABLE
-
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"index": self.index, "reason": str(self.reason), "detail": self.detail}
-        if self.id is not None:
-            out["id"] = self.id.hex()
-        return out
-
-
-@dataclass
-class IngestReport:
-    """What happened to each input: accepted (ids kept unless merged), duplicate, or rejected with reason."""
-
-    accepted: int = 0
-    duplicates: int = 0
-    rejected: list[Rejection] = field(default_factory=list)
-    ids: list[bytes] = field(default_factory=list)
-
-    def merge(self, other: IngestReport, keep_ids: bool = False) -> None:
-        self.accepted += other.accepted
-        self.duplicates += other.duplicates
-        self.rejected.extend(other.rejected)
-        if keep_ids:
-            self.ids.extend(other.ids)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "accepted": self.accepted,
-            "duplicates": self.duplicates,
-            "rejected": [r.to_json() for r in self.rejected],
-        }
-
-
 class _Feed:
     """One feed's state while a batch is applied: its top seq, ids known from the store or this batch."""
 
-    __slots__ = ("changed", "forked", "ids", "top", "why", "wires")
+    __slots__ = ("changed", "fid", "forked", "ids", "top", "why", "wires")
 
-    def __init__(self, top: int, forked: bool, ids: dict[int, bytes]) -> None:
+    def __init__(self, fid: int | None, top: int, forked: bool, ids: dict[int, bytes]) -> None:
+        self.fid = fid  # the store's number for the feed; None until its first record is accepted
         self.top = top
         self.forked = forked
         self.ids = ids
@@ -122,8 +80,16 @@ def _feed_order(item: tuple[int, Record]) -> tuple[bytes, str, int]:
     return r.author, r.scope, r.seq
 
 
+#: Below this many records a batch is checked on the calling thread: handing it over costs more.
+_MIN_PARALLEL = 1024
+
+
 class Ingestor:
-    """Runs the pipeline against one store with the node's kinds, policy and hooks."""
+    """Runs the pipeline against one store with the node's kinds, policy and hooks.
+
+    Signature checks dominate the cost, so steps 1-7 of large batches run in verifier processes
+    (one per core) while steps 8-13 and the write stay on the caller's thread.
+    """
 
     def __init__(
         self,
@@ -134,7 +100,11 @@ class Ingestor:
         keep_rejections: int,
         on_stored: Callable[[list[StoredRecord]], None],
         on_fork: Callable[[ForkProof], None],
+        verify_workers: int = 1,
+        wants_stored: Callable[[], bool] = lambda: True,
     ) -> None:
+        self.wants_stored = wants_stored  # building the batch for on_stored costs; skip it if unused
+        self.verifiers = VerifierPool(verify_workers) if verify_workers > 1 else None
         self.store = store
         self.kinds = kinds
         self.access = access
@@ -143,17 +113,31 @@ class Ingestor:
         self.on_stored = on_stored
         self.on_fork = on_fork
 
+    def close(self) -> None:
+        if self.verifiers is not None:
+            self.verifiers.close()
+
+    def submit(self, raws: Sequence[bytes], base_index: int = 0) -> Callable[[], Parsed]:
+        """Start steps 1-7 on a batch; the returned function waits for and merges the result.
+
+        Returning at once lets a caller check the next batch while it writes this one.
+        """
+        if self.verifiers is None or len(raws) < _MIN_PARALLEL:
+            done = parse_chunk(raws, base_index)
+            return lambda: done
+        return self.verifiers.submit(raws, base_index)
+
     def ingest(self, raws: Iterable[bytes], source: str, base_index: int = 0) -> IngestReport:
         """Verify and store one batch in one transaction; indexes in the report start at ``base_index``."""
-        report = IngestReport()
-        items: list[tuple[int, Record]] = []
-        for i, raw in enumerate(raws, base_index):
-            try:
-                items.append((i, parse_wire(raw)))
-            except RecordError as e:
-                report.rejected.append(Rejection(i, e.reason, e.detail))
+        return self.write(self.submit(list(raws), base_index)(), source)
+
+    def write(self, parsed: Parsed, source: str) -> IngestReport:
+        """Steps 8-13 and the write of an already checked batch, in one transaction."""
+        items, rejected = parsed
+        report = IngestReport(rejected=list(rejected))
         with self.store.write():
             self.apply(items, source, report)
+        report.rejected.sort(key=lambda r: r.index)
         return report
 
     def apply(self, items: list[tuple[int, Record]], source: str, report: IngestReport) -> None:
@@ -231,40 +215,45 @@ class Ingestor:
                 if spec is not None and (err := body_error(spec, rec, payload)) is not None:
                     reject(index, rec, Reason.INVALID_BODY, err)
                     continue
+            if feed.fid is None:
+                feed.fid = self.store.new_feed(rec.author, rec.scope)
             feed.top = rec.seq
             feed.ids[rec.seq] = rec.id
             feed.wires[rec.seq] = rec.wire
             feed.changed = True
-            accepted.append((rec, payload))
+            accepted.append((feed.fid, rec, payload))
 
         if accepted:
             self.store.insert_records(
-                (r.id, r.author, r.scope, r.seq, p.kind if p else None, r.wire, now) for r, p in accepted
+                (r.id, fid, r.seq, p.kind if p else None, r.wire, now) for fid, r, p in accepted
             )
         self.store.set_heads(
-            FeedHead(a, s, f.top, f.ids[f.top], f.forked) for (a, s), f in feeds.items() if f.changed
+            (f.fid, f.top, f.ids.get(f.top), f.forked)
+            for f in feeds.values()
+            if f.changed and f.fid is not None
         )
         self.store.add_rejections(logged, self.keep_rejections)
         report.accepted += len(accepted)
-        report.ids.extend(r.id for r, _ in accepted)
-        if accepted:
+        report.ids.extend(r.id for _, r, _ in accepted)
+        if accepted and self.wants_stored():
             last = self.store.conn.execute("SELECT last_insert_rowid()").fetchone()[0]
             first = last - len(accepted) + 1  # one executemany under the write lock: consecutive rowids
-            self.on_stored([StoredRecord(r, p, now, first + i) for i, (r, p) in enumerate(accepted)])
+            self.on_stored([StoredRecord(r, p, now, first + i) for i, (_, r, p) in enumerate(accepted)])
 
     def _load_feed(self, first: Record) -> _Feed:
         """The stored state of ``first``'s feed, with the ids from ``first.seq`` up to the head."""
         head = self.store.head(first.author, first.scope)
         if head is None:
-            return _Feed(0, False, {})
-        ids = {head.seq: head.head}
+            return _Feed(None, 0, False, {})
+        ids = {head.seq: head.head} if head.head else {}
         if first.seq < head.seq:
-            ids.update(self.store.ids_between(first.author, first.scope, first.seq, head.seq))
-        return _Feed(head.seq, head.forked, ids)
+            ids.update(self.store.ids_between(head.id, first.seq, head.seq))
+        return _Feed(head.id, head.seq, head.forked, ids)
 
     def _fork(self, feed: _Feed, rec: Record, at: int, now: int, source: str) -> None:
         """Keep the proof (the held record at ``at`` and ``rec``), freeze the feed, alert."""
-        other = feed.wires.get(at) or self.store.wire_at(rec.author, rec.scope, at)
+        assert feed.fid is not None  # a fork needs a held record
+        other = feed.wires.get(at) or self.store.wire_at(feed.fid, at)
         if other is None:  # cannot happen: a feed holds every seq from 1 to its head
             raise RuntimeError(f"store inconsistent: feed {rec.scope} has no seq {at}")
         feed.why = fork_between(parse_wire(other), rec) or "inconsistent feed"

@@ -105,6 +105,8 @@ class Node:
             config.store.rejections_kept,
             self._records_stored,
             self._fork_detected,
+            config.ingest.workers(),
+            lambda: bool(self.plugins.pm.hook.on_records_stored.get_hookimpls()),
         )
 
     # -- lifecycle -----------------------------------------------------------------------------------
@@ -189,6 +191,7 @@ class Node:
         return cls(home, config, public, identity, store, host, clock, rng)
 
     def close(self) -> None:
+        self.ingestor.close()
         self.store.close()
 
     def __enter__(self) -> Node:
@@ -278,7 +281,7 @@ class Node:
             head = self.store.head(self.key, scope)
             if head is not None and head.forked:
                 raise PublishError(f"this node's own feed {scope} is marked forked; see 'tequio check'")
-            seq, prev = (head.seq + 1, head.head) if head else (1, None)
+            seq, prev = (head.seq + 1, head.head) if head and head.seq else (1, None)
             rec = make_record(key, scope, seq, prev, self.clock(), payload)
             self.ingestor.apply([(0, rec)], "local", report)
         if report.rejected:
@@ -297,33 +300,43 @@ class Node:
     ) -> IngestReport:
         """Ingest a stream of concatenated wire records in batches of ``ingest.batch_size``.
 
-        A stream that breaks part-way keeps what came before and reports the break as a
-        ``malformed`` rejection at the index where reading stopped.
+        The next batch is verified (on the verify threads) while this one is written. A stream
+        that breaks part-way keeps what came before and reports the break as a ``malformed``
+        rejection at the index where reading stopped.
         """
         total = IngestReport()
         reader = FrameReader(stream)
-        batch: list[bytes] = []
-        index = 0
         size = self.config.ingest.batch_size
+        pending: Callable[[], Any] | None = None
+        index = 0
 
-        def flush() -> None:
-            nonlocal batch, index
-            total.merge(self.ingestor.ingest(batch, source, index))
-            index += len(batch)
-            batch = []
-            if progress:
-                progress(reader.offset)
+        def write_pending() -> None:
+            if pending is not None:
+                total.merge(self.ingestor.write(pending(), source))
+                if progress:
+                    progress(reader.offset)
 
+        batch: list[bytes] = []
         try:
             for frame in reader:
                 batch.append(frame)
                 if len(batch) >= size:
-                    flush()
+                    nxt = self.ingestor.submit(batch, index)
+                    index += len(batch)
+                    batch = []
+                    write_pending()
+                    pending = nxt
         except StreamError as e:
-            flush()
-            total.rejected.append(Rejection(index, Reason.MALFORMED, str(e)))
-            return total
-        flush()
+            broke: StreamError | None = e
+        else:
+            broke = None
+        nxt = self.ingestor.submit(batch, index)
+        index += len(batch)
+        write_pending()
+        pending = nxt
+        write_pending()
+        if broke is not None:
+            total.rejected.append(Rejection(index, Reason.MALFORMED, str(broke)))
         return total
 
     def get(self, record_id: bytes) -> StoredRecord | None:

@@ -23,41 +23,42 @@ from .migrations import MigrationSet, apply_migrations, pending
 __all__ = ["CORE_MIGRATIONS", "DB_FILE", "RECORD_COLUMNS", "FeedHead", "Store", "row_record", "row_wire"]
 
 DB_FILE = "tequio.sqlite"
-#: Columns of ``records`` in the order ``Store`` reads and writes them.
-RECORD_COLUMNS = "n, id, author, scope, seq, kind, wire, received"
-_IN_CHUNK = 500
+#: Columns of a record row in the order ``Store`` returns them (``_FROM`` joins records to feeds).
+RECORD_COLUMNS = "r.n, r.id, f.author, f.scope, r.seq, r.kind, r.wire, r.received"
+_FROM = "records r JOIN feeds f ON f.id = r.feed"
 
 CORE_MIGRATIONS = MigrationSet("core")
 
 
 @CORE_MIGRATIONS
 def m001_records_feeds_forks_rejections(db: Database) -> None:
-    # A record is kept as its wire bytes plus the fields that are indexed: export and sync send
-    # the bytes as they are, and binding few columns keeps inserts cheap.
+    # Feeds get a small integer that records refer to: an index on (feed, seq) costs a fraction of
+    # one on (author, scope, seq). A record is kept as its wire bytes plus what is indexed, so
+    # export and sync send the bytes as they are and inserts bind few columns.
+    db.execute(
+        """CREATE TABLE feeds (
+            id INTEGER PRIMARY KEY,
+            author BLOB NOT NULL,
+            scope TEXT NOT NULL,
+            seq INTEGER NOT NULL,             -- the head: newest seq held (0 before the first record)
+            head BLOB,                        -- id of that record
+            forked INTEGER NOT NULL DEFAULT 0,
+            UNIQUE (author, scope)
+        )"""
+    )
     db.execute(
         """CREATE TABLE records (
             n INTEGER PRIMARY KEY,            -- local arrival order; export order keeps chains in order
             id BLOB NOT NULL UNIQUE,
-            author BLOB NOT NULL,
-            scope TEXT NOT NULL,
+            feed INTEGER NOT NULL REFERENCES feeds (id),
             seq INTEGER NOT NULL,
             kind TEXT,                        -- NULL when redacted or not readable here
             wire BLOB NOT NULL,               -- the record as received (payload nil once redacted)
             received INTEGER NOT NULL,
-            UNIQUE (author, scope, seq)
+            UNIQUE (feed, seq)
         )"""
     )
     db.execute("CREATE INDEX records_kind ON records (kind)")
-    db.execute(
-        """CREATE TABLE feeds (
-            author BLOB NOT NULL,
-            scope TEXT NOT NULL,
-            seq INTEGER NOT NULL,
-            head BLOB NOT NULL,
-            forked INTEGER NOT NULL DEFAULT 0,
-            PRIMARY KEY (author, scope)
-        ) WITHOUT ROWID"""
-    )
     db.execute(
         """CREATE TABLE forks (
             n INTEGER PRIMARY KEY,
@@ -87,12 +88,13 @@ def m001_records_feeds_forks_rejections(db: Database) -> None:
 
 @dataclass(frozen=True, slots=True)
 class FeedHead:
-    """The newest record we hold of one ``(author, scope)`` feed."""
+    """The newest record held of one ``(author, scope)`` feed; ``id`` is the store's number for the feed."""
 
+    id: int
     author: bytes
     scope: str
     seq: int
-    head: bytes
+    head: bytes | None
     forked: bool
 
 
@@ -146,38 +148,32 @@ class Store:
 
     # -- reads ---------------------------------------------------------------------------------------
 
-    def ids_between(self, author: bytes, scope: str, low: int, high: int) -> dict[int, bytes]:
-        """{seq: id} of one feed for seq in [low, high]."""
-        return dict(
-            self.conn.execute(
-                "SELECT seq, id FROM records WHERE author = ? AND scope = ? AND seq BETWEEN ? AND ?",
-                (author, scope, low, high),
-            )
-        )
-
     def head(self, author: bytes, scope: str) -> FeedHead | None:
         row = self.conn.execute(
-            "SELECT seq, head, forked FROM feeds WHERE author = ? AND scope = ?", (author, scope)
+            "SELECT id, seq, head, forked FROM feeds WHERE author = ? AND scope = ?", (author, scope)
         ).fetchone()
-        return FeedHead(author, scope, row[0], row[1], bool(row[2])) if row else None
+        return FeedHead(row[0], author, scope, row[1], row[2], bool(row[3])) if row else None
 
     def feeds(self) -> list[FeedHead]:
         return [
-            FeedHead(a, s, q, h, bool(f))
-            for a, s, q, h, f in self.conn.execute(
-                "SELECT author, scope, seq, head, forked FROM feeds ORDER BY author, scope"
+            FeedHead(i, a, s, q, h, bool(f))
+            for i, a, s, q, h, f in self.conn.execute(
+                "SELECT id, author, scope, seq, head, forked FROM feeds ORDER BY author, scope"
             )
         ]
 
-    def wire_at(self, author: bytes, scope: str, seq: int) -> bytes | None:
-        row = self.conn.execute(
-            "SELECT wire FROM records WHERE author = ? AND scope = ? AND seq = ?", (author, scope, seq)
-        ).fetchone()
+    def ids_between(self, feed: int, low: int, high: int) -> dict[int, bytes]:
+        """{seq: id} of one feed for seq in [low, high]."""
+        sql = "SELECT seq, id FROM records WHERE feed = ? AND seq BETWEEN ? AND ?"
+        return dict(self.conn.execute(sql, (feed, low, high)))
+
+    def wire_at(self, feed: int, seq: int) -> bytes | None:
+        row = self.conn.execute("SELECT wire FROM records WHERE feed = ? AND seq = ?", (feed, seq)).fetchone()
         return row[0] if row else None
 
     def get(self, record_id: bytes) -> tuple | None:
         return self.conn.execute(
-            f"SELECT {RECORD_COLUMNS} FROM records WHERE id = ?", (record_id,)
+            f"SELECT {RECORD_COLUMNS} FROM {_FROM} WHERE r.id = ?", (record_id,)
         ).fetchone()
 
     def ids_with_prefix(self, prefix: bytes, limit: int = 2) -> list[bytes]:
@@ -201,12 +197,12 @@ class Store:
         limit: int | None = None,
     ) -> list[tuple]:
         """Records in arrival order, filtered; ``after`` is the local position ``n`` to continue from."""
-        where, args = ["n > ?"], [after]
-        for col, val in (("scope", scope), ("kind", kind), ("author", author)):
+        where, args = ["r.n > ?"], [after]
+        for col, val in (("f.scope", scope), ("r.kind", kind), ("f.author", author)):
             if val is not None:
                 where.append(f"{col} = ?")
                 args.append(val)
-        sql = f"SELECT {RECORD_COLUMNS} FROM records WHERE {' AND '.join(where)} ORDER BY n"
+        sql = f"SELECT {RECORD_COLUMNS} FROM {_FROM} WHERE {' AND '.join(where)} ORDER BY r.n"
         if limit is not None:
             sql += " LIMIT ?"
             args.append(limit)
@@ -220,7 +216,7 @@ class Store:
             after = rows[-1][0]
 
     def count(self) -> int:
-        return self.conn.execute("SELECT count(*) FROM records").fetchone()[0]
+        return self.conn.execute("SELECT count(*) FROM records").fetchone()[0]  # type: ignore[no-any-return]
 
     def rejections(self, limit: int = 100) -> list[tuple]:
         return self.conn.execute(
@@ -236,19 +232,22 @@ class Store:
 
     # -- writes (inside write()) ---------------------------------------------------------------------
 
-    def insert_records(self, rows: Iterable[tuple]) -> None:
-        """Rows of (id, author, scope, seq, kind, wire, received)."""
-        self.conn.executemany(
-            "INSERT INTO records (id, author, scope, seq, kind, wire, received) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            rows,
-        )
+    def new_feed(self, author: bytes, scope: str) -> int:
+        """Register a feed before its first record is inserted; returns its number."""
+        cur = self.conn.execute("INSERT INTO feeds (author, scope, seq) VALUES (?, ?, 0)", (author, scope))
+        assert cur.lastrowid is not None
+        return cur.lastrowid
 
-    def set_heads(self, heads: Iterable[FeedHead]) -> None:
+    def insert_records(self, rows: Iterable[tuple]) -> None:
+        """Rows of (id, feed, seq, kind, wire, received)."""
+        sql = "INSERT INTO records (id, feed, seq, kind, wire, received) VALUES (?, ?, ?, ?, ?, ?)"
+        self.conn.executemany(sql, rows)
+
+    def set_heads(self, heads: Iterable[tuple[int, int, bytes | None, bool]]) -> None:
+        """(feed, seq, head id, forked) of each changed feed."""
         self.conn.executemany(
-            "INSERT INTO feeds (author, scope, seq, head, forked) VALUES (?, ?, ?, ?, ?)"
-            " ON CONFLICT (author, scope) DO UPDATE SET seq = excluded.seq, head = excluded.head,"
-            " forked = excluded.forked",
-            [(h.author, h.scope, h.seq, h.head, int(h.forked)) for h in heads],
+            "UPDATE feeds SET seq = ?, head = ?, forked = ? WHERE id = ?",
+            [(seq, head, int(forked), feed) for feed, seq, head, forked in heads],
         )
 
     def add_fork(
@@ -276,43 +275,48 @@ class Store:
     def check(self, signatures: bool = False) -> list[str]:
         """Problems found: SQLite integrity, feed chains and heads, and optionally every signature and id."""
         problems = [r[0] for r in self.conn.execute("PRAGMA integrity_check") if r[0] != "ok"]
-        heads = {(h.author, h.scope): h for h in self.feeds()}
-        feed: tuple[bytes, str] | None = None
-        expect_seq, expect_prev = 1, None
+        heads = {h.id: h for h in self.feeds()}
+        names = {h.id: f"feed {h.author.hex()[:16]}/{h.scope}" for h in heads.values()}
+        feed: int | None = None
+        expect_seq, prev = 1, None
 
-        def close(key: tuple[bytes, str] | None, top: int, last: bytes | None) -> None:
-            if key is None:
+        def close(fid: int | None, top: int, last: bytes | None) -> None:
+            if fid is None:
                 return
-            head = heads.pop(key, None)
-            name = f"feed {key[0].hex()[:16]}/{key[1]}"
-            if head is None:
-                problems.append(f"{name}: records without a feed head")
-            elif (head.seq, head.head) != (top, last):
-                problems.append(f"{name}: head seq {head.seq} is not its newest record (seq {top})")
+            head = heads.pop(fid)
+            if (head.seq, head.head) != (top, last):
+                problems.append(f"{names[fid]}: head seq {head.seq} is not its newest record (seq {top})")
 
-        last_id: bytes | None = None
-        for rid, author, scope, seq, wire in self.conn.execute(
-            "SELECT id, author, scope, seq, wire FROM records ORDER BY author, scope, seq"
+        for rid, fid, seq, wire in self.conn.execute(
+            "SELECT id, feed, seq, wire FROM records ORDER BY feed, seq"
         ):
-            if (author, scope) != feed:
-                close(feed, expect_seq - 1, last_id)
-                feed, expect_seq, expect_prev = (author, scope), 1, None
-            name = f"feed {author.hex()[:16]}/{scope}"
+            if fid != feed:
+                close(feed, expect_seq - 1, prev)
+                feed, expect_seq, prev = fid, 1, None
             fields = msgpack.unpackb(wire)
             if seq != expect_seq:
-                problems.append(f"{name}: seq {seq} follows seq {expect_seq - 1}")
-            elif fields[4] != expect_prev or fields[3] != seq:
-                problems.append(f"{name}: seq {seq} does not link to seq {seq - 1}")
+                problems.append(f"{names[fid]}: seq {seq} follows seq {expect_seq - 1}")
+            elif (
+                fields[4] != prev
+                or fields[3] != seq
+                or (fields[1], fields[2])
+                != (
+                    heads[fid].author,
+                    heads[fid].scope,
+                )
+            ):
+                problems.append(f"{names[fid]}: seq {seq} does not link to seq {seq - 1}")
             if signatures:
                 try:
                     if parse_wire(wire).id != rid:
                         problems.append(f"record {rid.hex()}: stored id does not match its fields")
                 except ValueError as e:
                     problems.append(f"record {rid.hex()}: {e}")
-            expect_seq, expect_prev, last_id = seq + 1, rid, rid
-        close(feed, expect_seq - 1, last_id)
-        for key in heads:
-            problems.append(f"feed {key[0].hex()[:16]}/{key[1]}: a head but no records")
+            expect_seq, prev = seq + 1, rid
+        close(feed, expect_seq - 1, prev)
+        for fid, head in heads.items():
+            if head.seq:
+                problems.append(f"{names[fid]}: a head but no records")
         return problems
 
 
@@ -324,7 +328,7 @@ def row_record(row: tuple) -> Record:
 
 
 def row_wire(row: tuple) -> bytes:
-    """The wire bytes of a ``records`` row read with RECORD_COLUMNS."""
+    """The wire bytes of a record row read with RECORD_COLUMNS."""
     return row[6]  # type: ignore[no-any-return]
 
 

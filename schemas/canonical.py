@@ -13,7 +13,7 @@ from typing import Any
 
 import msgpack
 
-__all__ = ["MAX_DEPTH", "CanonicalError", "decode", "encode", "normalize"]
+__all__ = ["MAX_DEPTH", "CanonicalError", "decode", "encode", "normalize", "unpack"]
 
 #: Deepest nesting of arrays and maps accepted; deeper values are refused rather than recursed into.
 MAX_DEPTH = 32
@@ -101,8 +101,8 @@ def _check(value: Any, depth: int) -> None:
         raise CanonicalError(f"type {t.__name__} is not allowed")
 
 
-def decode(data: bytes) -> Any:
-    """Decode ``data``, refusing anything that is not exactly the canonical encoding of its value."""
+def unpack(data: bytes) -> Any:
+    """Decode one msgpack value strictly (no ext types, no trailing bytes) without the canonical check."""
     try:
         value = msgpack.unpackb(
             data,
@@ -116,6 +116,12 @@ def decode(data: bytes) -> Any:
         raise
     except Exception as e:  # msgpack raises several unrelated types for bad input
         raise CanonicalError(f"not msgpack: {type(e).__name__}: {e}") from e
+    return value
+
+
+def decode(data: bytes) -> Any:
+    """Decode ``data``, refusing anything that is not exactly the canonical encoding of its value."""
+    value = unpack(data)
     _check(value, 0)
     # Keys are known sorted and every value allowed, so msgpack's own output is the canonical form.
     if msgpack.packb(value, use_bin_type=True) != data:

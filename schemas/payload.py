@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +22,7 @@ class PayloadError(ValueError):
     """The plaintext is not a well-formed payload map."""
 
 
+@functools.lru_cache(maxsize=1024)
 def is_valid_kind(kind: str) -> bool:
     """Kinds are ``<plugin>.<name>``: lowercase ASCII segments joined by dots, at most 64 characters."""
     return len(kind) <= MAX_KIND and bool(_KIND.fullmatch(kind))
@@ -75,8 +77,8 @@ def payload_from_map(value: Any) -> Payload:
     """Check an already decoded payload map."""
     if type(value) is not dict:
         raise PayloadError("payload is not a map")
-    unknown = value.keys() - _KEYS
-    if unknown:
+    if not value.keys() <= _KEYS:
+        unknown = value.keys() - _KEYS
         raise PayloadError(f"payload has unknown keys: {', '.join(sorted(unknown))}")
     kind = value.get("kind")
     if type(kind) is not str or not is_valid_kind(kind):

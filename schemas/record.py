@@ -13,7 +13,7 @@ import msgpack
 from nacl.bindings import crypto_sign_open
 from nacl.signing import SigningKey
 
-from .canonical import CanonicalError, decode
+from .canonical import CanonicalError, decode, unpack
 from .reasons import Reason
 from .scopes import is_valid_scope
 
@@ -125,7 +125,14 @@ def parse_wire(wire: bytes) -> Record:
     """Run the stateless checks (steps 1-7) on one wire record; raise RecordError with the first failure."""
     # 1. malformed: canonical msgpack, an array whose first item is an integer version.
     try:
-        obj = decode(wire)
+        obj = unpack(wire)
+        if type(obj) is list and len(obj) == 9 and type(obj[0]) is int and obj[0] == VERSION:
+            # The shape of a version-1 record: the field checks below refuse any value that is not
+            # a scalar of the right type, so only the byte comparison of ``decode`` is needed here.
+            if msgpack.packb(obj, use_bin_type=True) != wire:
+                raise CanonicalError("not in canonical form")
+        else:
+            obj = decode(wire)
     except CanonicalError as e:
         raise _malformed(str(e)) from None
     if type(obj) is not list or not obj or type(obj[0]) is not int:

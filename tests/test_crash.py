@@ -25,6 +25,24 @@ def _write_stream(path: Path, authors: int, per_author: int) -> int:
     return len(order)
 
 
+def _no_verifier_outlives(parent: int) -> None:
+    """Verifier processes of a killed node see their stdin close and exit."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        orphans = [p for p in Path("/proc").iterdir() if p.name.isdigit() and _is_verifier(p)]
+        if not orphans:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"verifier processes outlived their node: {orphans}")
+
+
+def _is_verifier(proc: Path) -> bool:
+    try:
+        return b"schemas.verify_worker" in (proc / "cmdline").read_bytes()
+    except OSError:
+        return False
+
+
 def _kill_while_writing(proc: subprocess.Popen, db_path: Path, after: int, deadline: float) -> bool:
     """SIGKILL the importer at a moment it holds the write lock, once ``after`` records are committed.
 
@@ -41,6 +59,7 @@ def _kill_while_writing(proc: subprocess.Popen, db_path: Path, after: int, deadl
         except sqlite3.OperationalError:  # "database is locked": a write transaction is open right now
             proc.send_signal(signal.SIGKILL)
             proc.wait()
+            _no_verifier_outlives(proc.pid)
             return True
         finally:
             probe.close()
