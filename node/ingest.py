@@ -145,7 +145,7 @@ class Ingestor:
         now = self.clock()
         items.sort(key=_feed_order)
         feeds: dict[tuple[bytes, str], _Feed] = {}
-        accepted: list[tuple[Record, Payload | None]] = []
+        accepted: list[tuple[int, Record, Payload | None]] = []
         logged: list[tuple] = [self._log_row(now, source, r, None) for r in report.rejected]
 
         def reject(index: int, rec: Record, reason: Reason, detail: str) -> None:

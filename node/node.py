@@ -69,9 +69,9 @@ class NodeKey(Generic[T]):
         return f"NodeKey({self.name!r})"
 
 
-class _State(dict):  # type: ignore[type-arg]
-    def __getitem__(self, key: NodeKey[T]) -> T:  # type: ignore[override]
-        return super().__getitem__(key)  # type: ignore[no-any-return]
+class _State(dict):
+    def __getitem__(self, key: NodeKey[T]) -> T:
+        return super().__getitem__(key)
 
 
 class Node:

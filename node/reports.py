@@ -22,10 +22,8 @@ class Rejection:
         return self.reason in RETRYABLE
 
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"index": self.index, "reason": str(self.reason), "detail": self.detail}
-        if self.id is not None:
-            out["id"] = self.id.hex()
-        return out
+        """The import report's entry: exactly index, reason and detail (``records rejected`` has the id)."""
+        return {"index": self.index, "reason": str(self.reason), "detail": self.detail}
 
 
 @dataclass

@@ -179,6 +179,7 @@ class Store:
     def ids_with_prefix(self, prefix: bytes, limit: int = 2) -> list[bytes]:
         """Ids starting with ``prefix`` (for short ids typed by people)."""
         upper = _prefix_upper(prefix)
+        args: tuple[object, ...]
         if upper is None:
             sql, args = "SELECT id FROM records WHERE id >= ? ORDER BY id LIMIT ?", (prefix, limit)
         else:
@@ -197,7 +198,8 @@ class Store:
         limit: int | None = None,
     ) -> list[tuple]:
         """Records in arrival order, filtered; ``after`` is the local position ``n`` to continue from."""
-        where, args = ["r.n > ?"], [after]
+        where: list[str] = ["r.n > ?"]
+        args: list[object] = [after]
         for col, val in (("f.scope", scope), ("r.kind", kind), ("f.author", author)):
             if val is not None:
                 where.append(f"{col} = ?")
@@ -216,7 +218,7 @@ class Store:
             after = rows[-1][0]
 
     def count(self) -> int:
-        return self.conn.execute("SELECT count(*) FROM records").fetchone()[0]  # type: ignore[no-any-return]
+        return self.conn.execute("SELECT count(*) FROM records").fetchone()[0]
 
     def rejections(self, limit: int = 100) -> list[tuple]:
         return self.conn.execute(
@@ -329,7 +331,7 @@ def row_record(row: tuple) -> Record:
 
 def row_wire(row: tuple) -> bytes:
     """The wire bytes of a record row read with RECORD_COLUMNS."""
-    return row[6]  # type: ignore[no-any-return]
+    return row[6]
 
 
 def _prefix_upper(prefix: bytes) -> bytes | None:

@@ -327,13 +327,13 @@ def invalid_vectors() -> list[dict[str, Any]]:
         "malformed",
         "scope as bin, not str",
     )
-    placeholder = msgpack.packb(
+    template = msgpack.packb(
         [1, author, "\x00\x00", 1, None, TS, ph, good.sig, good_payload], use_bin_type=True
     )
-    assert placeholder.count(b"\xa2\x00\x00") == 1
+    assert template.count(b"\xa2\x00\x00") == 1
     add(
         "scope-bad-utf8",
-        placeholder.replace(b"\xa2\x00\x00", b"\xa2\xc3\x28"),
+        template.replace(b"\xa2\x00\x00", b"\xa2\xc3\x28"),
         "malformed",
         "scope is a 2-byte str holding C3 28, which is not UTF-8",
     )

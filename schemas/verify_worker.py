@@ -32,9 +32,10 @@ def verdicts(raws: list[Any]) -> list[Any]:
 
 
 def main() -> None:
-    # The raw (unbuffered) stdin: a buffered read(n) would wait for n bytes that the node, waiting
+    # Unbuffered stdin: a buffered read(n) would wait for n bytes that the node, waiting
     # for this reply, never sends.
-    requests = msgpack.Unpacker(sys.stdin.buffer.raw, raw=False, max_buffer_size=MAX_REQUEST)
+    stdin = open(sys.stdin.fileno(), "rb", buffering=0, closefd=False)  # noqa: SIM115
+    requests = msgpack.Unpacker(stdin, raw=False, max_buffer_size=MAX_REQUEST)
     out = sys.stdout.buffer
     for raws in requests:
         out.write(msgpack.packb(verdicts(raws), use_bin_type=True))

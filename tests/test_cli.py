@@ -219,3 +219,31 @@ def test_help_lists_commands(cli) -> None:
     assert r.code == 0
     for name in ("init", "info", "publish", "records", "plugins", "serve", "check"):
         assert name in r.out
+
+
+def test_progress_shows_on_a_terminal_and_not_when_piped(ready, tmp_path: Path) -> None:
+    """stderr on a real pseudo-terminal gets a progress bar; the JSON report on stdout is unaffected."""
+    import pty
+
+    stream = tmp_path / "big.bin"
+    stream.write_bytes(b"".join(r.wire for r in Feed(key(8)).take(6000)))
+    master, slave = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TEQUIO_")}
+    env |= {"TEQUIO_HOME": str(ready.home), "COLUMNS": "100", "TERM": "xterm"}
+    proc = subprocess.Popen(
+        [TEQUIO, "records", "import", str(stream), "--json"], env=env, stdout=subprocess.PIPE, stderr=slave
+    )
+    os.close(slave)
+    out, _ = proc.communicate(timeout=120)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO once the child side is closed
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(master)
+    assert proc.returncode == 0 and json.loads(out)["accepted"] == 6000
+    assert b"importing" in seen and b"MB" in seen  # the bar's label and its byte counter

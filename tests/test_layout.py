@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -51,3 +53,18 @@ def test_packaging() -> None:
         assert (ROOT / package / "py.typed").exists()
     for d in ("examples", "tests", "bench", "docs"):
         assert (ROOT / d).is_dir()
+
+
+def _tool(name: str) -> str:
+    return str(Path(sys.executable).with_name(name))
+
+
+def test_ruff_clean() -> None:
+    for args in (["check", "."], ["format", "--check", "."]):
+        r = subprocess.run([_tool("ruff"), *args], cwd=ROOT, capture_output=True, text=True)
+        assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_mypy_clean() -> None:
+    r = subprocess.run([_tool("mypy")], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr

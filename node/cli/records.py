@@ -25,7 +25,7 @@ def _parse_body(text: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise click.BadParameter("must be a JSON object", param_hint="--body")
     try:
-        return from_json(value)  # type: ignore[no-any-return]
+        return from_json(value)
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="--body") from None
 
