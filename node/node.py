@@ -131,8 +131,11 @@ class Node:
             raise NodeExists(f"there is already a node in {home}")
         config = Config(node=NodeSection(name=name), identity=IdentitySection(passphrase_env=passphrase_env))
         host = PluginHost(plugins, env)  # before writing anything: a plugin error must leave no half node
-        home.mkdir(parents=True, exist_ok=True)
-        os.chmod(home, 0o700)
+        if not home.exists():
+            home.mkdir(parents=True, mode=0o700)
+            os.chmod(home, 0o700)  # mkdir's mode is reduced by the umask
+        # An existing directory keeps its mode (it may be the operator's own); node.key and
+        # api.token are 0600 in any case.
         identity = create_identity(home, rng, passphrase, kdf_profile)
         fd = os.open(home / TOKEN_FILE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
