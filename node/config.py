@@ -73,6 +73,40 @@ class IngestSection(_Section):
         return self.verify_workers or min(os.cpu_count() or 1, 4)
 
 
+class FederationSection(_Section):
+    host: str = Field(
+        default="0.0.0.0",
+        description="Where the federation listener binds: 0.0.0.0 for every interface (a mesh), "
+        "127.0.0.1 for this machine only.",
+    )
+    port: int = Field(
+        default=7348, ge=0, le=65535, description="Federation listener port; 0 picks a free one."
+    )
+    advertise: list[str] = Field(
+        default_factory=list,
+        description='Addresses ("host:port") given to peers in invites; '
+        "empty: where serve listens, on every interface.",
+    )
+    discovery: bool = Field(default=True, description="Advertise on, and browse, the LAN with zeroconf.")
+    interval_ms: int = Field(default=5000, ge=100, description="Mean time between anti-entropy rounds.")
+    jitter_percent: int = Field(
+        default=30, ge=0, le=90, description="Random spread of each interval, in percent."
+    )
+    fanout: int = Field(default=3, ge=1, le=64, description="Peers synced with in each anti-entropy round.")
+    backoff_max_ms: int = Field(
+        default=300_000,
+        ge=1000,
+        description="Longest wait before retrying an unreachable peer (back-off doubles).",
+    )
+    max_body: int = Field(
+        default=16 * 1024 * 1024, ge=65_536, description="Largest federation request or reply body, in bytes."
+    )
+    max_records: int = Field(default=2000, ge=1, description="Most records in one federation message.")
+    quarantine_minutes: int = Field(
+        default=30, ge=1, description="How long a peer that keeps sending invalid records is refused."
+    )
+
+
 class LogSection(_Section):
     level: Literal["debug", "info", "warning", "error"] = Field(
         default="warning", description="Least severe log level written to standard error."
@@ -87,6 +121,7 @@ class Config(_Section):
     api: ApiSection = Field(default_factory=ApiSection)
     store: StoreSection = Field(default_factory=StoreSection)
     ingest: IngestSection = Field(default_factory=IngestSection)
+    federation: FederationSection = Field(default_factory=FederationSection)
     log: LogSection = Field(default_factory=LogSection)
 
 
@@ -140,7 +175,11 @@ def config_table() -> str:
         model = section_field.annotation
         assert isinstance(model, type) and issubclass(model, BaseModel)
         for key, field in model.model_fields.items():
-            default = "(required)" if field.is_required() else _toml_value(field.default)
+            default = (
+                "(required)"
+                if field.is_required()
+                else _toml_value(field.get_default(call_default_factory=True))
+            )
             rows.append(f"| `{section_name}.{key}` | `{default}` | {field.description} |")
     return "\n".join(rows) + "\n"
 

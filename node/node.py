@@ -42,7 +42,7 @@ from .ingest import AccessPolicy, Ingestor, IngestReport, PublicOnly, Rejection
 from .kinds import body_error
 from .pluginhost import PluginHost
 from .records import StoredRecord
-from .store import CORE_MIGRATIONS, DB_FILE, Store, row_record, row_wire
+from .store import CORE_MIGRATIONS, DB_FILE, FEDERATION_MIGRATIONS, Store, row_record, row_wire
 
 __all__ = ["TOKEN_FILE", "Clock", "Node", "NodeKey", "Rng", "system_clock"]
 
@@ -187,7 +187,7 @@ class Node:
     ) -> Node:
         store = Store(home / DB_FILE, config.store.busy_timeout_ms, prepare=[host.prepare_connection])
         try:
-            store.migrate([CORE_MIGRATIONS, *host.migrations()], clock())
+            store.migrate([CORE_MIGRATIONS, FEDERATION_MIGRATIONS, *host.migrations()], clock())
         except BaseException:
             store.close()
             raise

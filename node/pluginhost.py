@@ -101,8 +101,10 @@ class PluginHost:
                     raise PluginError(
                         f"plugin {plugin!r}: register_migrations must return MigrationSet objects"
                     )
-                if ms.component == "core":
-                    raise PluginError(f"plugin {plugin!r}: the migration set name 'core' is reserved")
+                if ms.component in ("core", "federation"):
+                    raise PluginError(
+                        f"plugin {plugin!r}: the migration set name {ms.component!r} is reserved"
+                    )
                 sets.append(ms)
         return sets
 

@@ -16,11 +16,21 @@ from pathlib import Path
 import msgpack
 from sqlite_utils import Database
 
+from federation.peers import MIGRATIONS as FEDERATION_STEPS
 from schemas import Record, parse_wire
 
 from .migrations import MigrationSet, apply_migrations, pending
 
-__all__ = ["CORE_MIGRATIONS", "DB_FILE", "RECORD_COLUMNS", "FeedHead", "Store", "row_record", "row_wire"]
+__all__ = [
+    "CORE_MIGRATIONS",
+    "DB_FILE",
+    "FEDERATION_MIGRATIONS",
+    "RECORD_COLUMNS",
+    "FeedHead",
+    "Store",
+    "row_record",
+    "row_wire",
+]
 
 DB_FILE = "tequio.sqlite"
 #: Columns of a record row in the order ``Store`` returns them (``_FROM`` joins records to feeds).
@@ -84,6 +94,22 @@ def m001_records_feeds_forks_rejections(db: Database) -> None:
             seq INTEGER
         )"""
     )
+
+
+@CORE_MIGRATIONS
+def m002_feed_changes_and_epoch(db: Database) -> None:
+    # Sync sends "feeds changed since you last heard from me": each feed remembers the local
+    # position ``n`` of its newest record, and the store has a random epoch so that a peer can tell
+    # a restored or replaced store (whose positions start again) from the one it knew.
+    db.execute("ALTER TABLE feeds ADD COLUMN changed INTEGER NOT NULL DEFAULT 0")
+    db.execute("UPDATE feeds SET changed = coalesce((SELECT max(n) FROM records WHERE feed = feeds.id), 0)")
+    db.execute("CREATE INDEX feeds_changed ON feeds (changed)")
+    db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value BLOB NOT NULL)")
+    db.execute("INSERT INTO meta (key, value) VALUES ('epoch', randomblob(16))")
+
+
+#: Federation's own tables (peers, views, invites), defined by ``federation`` and versioned here.
+FEDERATION_MIGRATIONS = MigrationSet("federation", steps=[(f.__name__, f) for f in FEDERATION_STEPS])
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,11 +272,58 @@ class Store:
         self.conn.executemany(sql, rows)
 
     def set_heads(self, heads: Iterable[tuple[int, int, bytes | None, bool]]) -> None:
-        """(feed, seq, head id, forked) of each changed feed."""
+        """(feed, seq, head id, forked) of each changed feed; marks them changed at the newest position."""
+        rows = [(seq, head, int(forked), feed) for feed, seq, head, forked in heads]
+        if not rows:
+            return
+        (top,) = self.conn.execute("SELECT coalesce(max(n), 0) FROM records").fetchone()
         self.conn.executemany(
-            "UPDATE feeds SET seq = ?, head = ?, forked = ? WHERE id = ?",
-            [(seq, head, int(forked), feed) for feed, seq, head, forked in heads],
+            f"UPDATE feeds SET seq = ?, head = ?, forked = ?, changed = {int(top)} WHERE id = ?", rows
         )
+
+    # -- sync support ----------------------------------------------------------------------------------
+
+    def epoch(self) -> bytes:
+        """Random bytes naming this store's sequence of positions."""
+        row: tuple[bytes] = self.conn.execute("SELECT value FROM meta WHERE key = 'epoch'").fetchone()
+        return row[0]
+
+    def position(self) -> int:
+        """The newest local position: grows with every accepted record."""
+        row: tuple[int] = self.conn.execute("SELECT coalesce(max(n), 0) FROM records").fetchone()
+        return row[0]
+
+    def changed_feeds(self, since: int) -> list[tuple[bytes, str, int, bytes]]:
+        """(author, scope, seq, head) of every unforked feed whose head moved after position ``since``."""
+        return self.conn.execute(
+            "SELECT author, scope, seq, head FROM feeds WHERE changed > ? AND seq > 0 AND forked = 0"
+            " ORDER BY author, scope",
+            (since,),
+        ).fetchall()
+
+    def records_since(self, position: int, limit: int) -> list[tuple[bytes, str, bytes, int]]:
+        """(author, scope, wire, n) of records stored after position ``position``, oldest first."""
+        return self.conn.execute(
+            f"SELECT f.author, f.scope, r.wire, r.n FROM {_FROM} WHERE r.n > ? ORDER BY r.n LIMIT ?",
+            (position, limit),
+        ).fetchall()
+
+    def feed_records(
+        self, author: bytes, scope: str, from_seq: int, max_count: int, max_bytes: int
+    ) -> list[bytes]:
+        """Wire records of one feed from ``from_seq`` on, in order, at most ``max_count`` / ``max_bytes``."""
+        out: list[bytes] = []
+        size = 0
+        for (wire,) in self.conn.execute(
+            "SELECT r.wire FROM records r JOIN feeds f ON f.id = r.feed"
+            " WHERE f.author = ? AND f.scope = ? AND r.seq >= ? ORDER BY r.seq LIMIT ?",
+            (author, scope, from_seq, max_count),
+        ):
+            if out and size + len(wire) > max_bytes:
+                break
+            out.append(wire)
+            size += len(wire)
+        return out
 
     def add_fork(
         self, author: bytes, scope: str, seq: int, held: bytes, incoming: bytes, at: int, source: str

@@ -12,14 +12,17 @@ from sqlite_utils import Database
 from node import MigrationSet, Node, hookimpl
 from node.errors import DatabaseTooNew, TequioError
 from node.migrations import MIGRATIONS_TABLE
-from node.store import CORE_MIGRATIONS, DB_FILE
+from node.store import CORE_MIGRATIONS, DB_FILE, FEDERATION_MIGRATIONS
 from tests.conftest import Feed, key
 
 
 def test_wal_and_core_schema(node: Node) -> None:
     assert node.store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    rows = node.store.conn.execute(f"SELECT component, version FROM {MIGRATIONS_TABLE}").fetchall()
-    assert rows == [("core", CORE_MIGRATIONS.version)]
+    rows = node.store.conn.execute(
+        f"SELECT component, max(version) FROM {MIGRATIONS_TABLE} GROUP BY 1"
+    ).fetchall()
+    assert rows == [("core", CORE_MIGRATIONS.version), ("federation", FEDERATION_MIGRATIONS.version)]
+    assert CORE_MIGRATIONS.version >= 2
     assert {"records", "feeds", "forks", "rejections"} <= set(node.store.db.table_names())
 
 
@@ -30,7 +33,10 @@ def test_refuses_a_database_from_a_newer_core(node: Node) -> None:
         (CORE_MIGRATIONS.version + 1,),
     )
     node.close()
-    with pytest.raises(DatabaseTooNew, match=r"newer version of 'core' \(schema 2, this code knows 1\)"):
+    v = CORE_MIGRATIONS.version
+    with pytest.raises(
+        DatabaseTooNew, match=rf"newer version of 'core' \(schema {v + 1}, this code knows {v}\)"
+    ):
         Node.open(home)
 
 
@@ -58,7 +64,11 @@ def test_plugin_migration_sets_apply_once_and_in_order(make_node: Callable[..., 
     versions = dict(
         again.store.conn.execute(f"SELECT component, max(version) FROM {MIGRATIONS_TABLE} GROUP BY 1")
     )
-    assert versions == {"core": 1, "birds": 2}
+    assert versions == {
+        "core": CORE_MIGRATIONS.version,
+        "federation": FEDERATION_MIGRATIONS.version,
+        "birds": 2,
+    }
     again.close()
 
     older = MigrationSet("birds")
@@ -164,3 +174,34 @@ def test_check_signatures_finds_tampered_rows(node: Node) -> None:
 def test_open_missing_node_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(TequioError, match=r"no Tequio node in .*tequio init"):
         Node.open(tmp_path / "nothing-here")
+
+
+def test_m002_upgrades_a_store_written_by_m001(tmp_path: Path) -> None:
+    """A store made by the first core migration alone gains change positions and an epoch."""
+    from node.migrations import apply_migrations
+    from node.store import Store
+
+    node = Node.create(tmp_path / "h", name="x")
+    node.close()
+    (tmp_path / "h" / DB_FILE).unlink()
+    first_only = MigrationSet("core", steps=CORE_MIGRATIONS.steps[:1])
+    store = Store(tmp_path / "h" / DB_FILE)
+    with store.write() as db:
+        apply_migrations(db, [first_only], 0)
+        recs = Feed(key(1)).take(3)
+        db.execute(
+            "INSERT INTO feeds (author, scope, seq, head) VALUES (?, 'public', 3, ?)",
+            (recs[0].author, recs[2].id),
+        )
+        for r in recs:
+            db.execute(
+                "INSERT INTO records (id, feed, seq, kind, wire, received)"
+                " VALUES (?, 1, ?, 'core.note', ?, 0)",
+                (r.id, r.seq, r.wire),
+            )
+    store.close()
+    upgraded = Node.open(tmp_path / "h")
+    assert upgraded.store.changed_feeds(0) == [(recs[0].author, "public", 3, recs[2].id)]
+    assert upgraded.store.changed_feeds(3) == []
+    assert len(upgraded.store.epoch()) == 16 and upgraded.store.check(signatures=True) == []
+    upgraded.close()

@@ -1,0 +1,136 @@
+"""Gossip: new records are pushed at once; anti-entropy rounds repair whatever a push missed.
+
+Every tick the node looks at its store's position: records accepted since the last look (published
+here, by a CLI command in another process, or received from a peer) are pushed to every trusted,
+reachable peer allowed to read them. Every ``interval`` (jittered), it also syncs with ``fanout``
+random peers. A peer that cannot be reached is skipped with exponential back-off.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from schemas import fingerprint
+
+from .host import SyncHost
+from .peers import PeerBook
+from .service import FedError
+from .sync import Syncer, SyncResult, Unreachable
+
+__all__ = ["Gossip", "GossipConfig"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class GossipConfig:
+    interval_ms: int = 5000
+    jitter: float = 0.3  # each interval is scaled by a random factor in [1 - jitter, 1 + jitter]
+    fanout: int = 3  # peers synced with per anti-entropy round
+    tick_ms: int = 500  # how often new records are looked for and pushed
+    push_batch: int = 500  # records per push message
+    backoff_base_ms: int = 5000
+    backoff_max_ms: int = 300_000
+
+
+class Gossip:
+    def __init__(
+        self,
+        syncer: Syncer,
+        peers: PeerBook,
+        host: SyncHost,
+        config: GossipConfig,
+        rng: random.Random,
+        clock: Callable[[], int],
+    ) -> None:
+        self.syncer = syncer
+        self.peers = peers
+        self.host = host
+        self.config = config
+        self.rng = rng
+        self.clock = clock
+        self.pushed = host.position()  # records before this were there when we started
+        self._locks: dict[bytes, asyncio.Lock] = {}
+
+    def _lock(self, peer: bytes) -> asyncio.Lock:
+        # One sync in flight per peer, whoever starts it (a round, a push, `tequio sync`).
+        return self._locks.setdefault(peer, asyncio.Lock())
+
+    def _ready(self) -> list[bytes]:
+        now = self.clock()
+        return [p.key for p in self.peers.trusted() if p.next_try <= now and p.quarantined_until <= now]
+
+    async def sync_with(self, peer: bytes) -> SyncResult | None:
+        """One round with one peer; failures are recorded (back-off) and returned as None."""
+        async with self._lock(peer):
+            try:
+                result = await self.syncer.sync(peer)
+            except Unreachable as e:
+                wait = self.peers.unreachable(
+                    peer, str(e), self.config.backoff_base_ms, self.config.backoff_max_ms
+                )
+                log.info("peer %s unreachable (%s); next try in %d s", fingerprint(peer), e, wait // 1000)
+                return None
+            except FedError as e:
+                self.peers.unreachable(
+                    peer, f"{e.code}: {e.detail}", self.config.backoff_base_ms, self.config.backoff_max_ms
+                )
+                log.info("peer %s refused sync: %s", fingerprint(peer), e)
+                return None
+            self.peers.reached(peer)
+            return result
+
+    async def round(self) -> list[SyncResult]:
+        """Anti-entropy: sync with up to ``fanout`` random ready peers, concurrently."""
+        ready = self._ready()
+        chosen = self.rng.sample(ready, min(self.config.fanout, len(ready)))
+        results = await asyncio.gather(*(self.sync_with(p) for p in chosen))
+        return [r for r in results if r is not None]
+
+    async def push_new(self) -> int:
+        """Push records accepted since the last call to every ready peer that may read them."""
+        fresh = self.host.records_since(self.pushed, self.config.push_batch)
+        if not fresh:
+            return 0
+        self.pushed = fresh[-1][3]
+        peers = self._ready()
+        await asyncio.gather(*(self._push_to(p, fresh) for p in peers))
+        return len(fresh)
+
+    async def _push_to(self, peer: bytes, fresh: list[tuple[bytes, str, bytes, int]]) -> None:
+        records = [w for a, s, w, _ in fresh if a != peer and self.host.may_read(peer, a, s)]
+        if not records:
+            return
+        async with self._lock(peer):
+            try:
+                await self.syncer.push(peer, records)
+                self.peers.reached(peer)
+            except Unreachable as e:
+                self.peers.unreachable(peer, str(e), self.config.backoff_base_ms, self.config.backoff_max_ms)
+            except FedError as e:
+                log.info("peer %s refused push: %s", fingerprint(peer), e)
+
+    def next_interval(self) -> float:
+        j = self.config.jitter
+        return self.config.interval_ms / 1000 * self.rng.uniform(1 - j, 1 + j)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Until ``stop`` is set: push what is new every tick, and run a round every interval."""
+        loop = asyncio.get_running_loop()
+        next_round = loop.time() + self.next_interval()
+        while not stop.is_set():
+            try:
+                while await self.push_new():
+                    pass
+                if loop.time() >= next_round:
+                    await self.round()
+                    next_round = loop.time() + self.next_interval()
+            except Exception:  # a bug must not stop gossip for good; it is logged and retried
+                log.exception("gossip tick failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.config.tick_ms / 1000)

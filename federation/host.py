@@ -1,0 +1,71 @@
+"""What federation needs from the node, as narrow Protocols: federation never imports ``node``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import NamedTuple, Protocol
+
+__all__ = ["FeedHead", "IngestSummary", "SyncHost"]
+
+
+class FeedHead(NamedTuple):
+    """The newest record a node holds of one feed."""
+
+    author: bytes
+    scope: str
+    seq: int
+    head: bytes
+
+
+@dataclass
+class IngestSummary:
+    """The part of an ingest report federation acts on."""
+
+    accepted: int = 0
+    duplicates: int = 0
+    #: (index, reason) of each rejected record
+    rejected: list[tuple[int, str]] = field(default_factory=list)
+
+
+class SyncHost(Protocol):
+    """A node's store and policy, seen from sync."""
+
+    @property
+    def key(self) -> bytes:
+        """This node's public key."""
+        ...
+
+    def epoch(self) -> bytes:
+        """Names this store's sequence of positions; changes if the store is replaced."""
+        ...
+
+    def position(self) -> int:
+        """Grows with every record the store accepts."""
+        ...
+
+    def visible_heads(self, peer: bytes, since: int = 0) -> list[FeedHead]:
+        """Heads of the feeds ``peer`` may read that moved after position ``since``, sorted."""
+        ...
+
+    def own_heads(self, feeds: Sequence[tuple[bytes, str]]) -> dict[tuple[bytes, str], int]:
+        """Our seq for each of these feeds (absent when we hold none)."""
+        ...
+
+    def may_read(self, reader: bytes, author: bytes, scope: str) -> bool:
+        """Whether the node with key ``reader`` may read the feed ``(author, scope)``."""
+        ...
+
+    def feed_records(
+        self, author: bytes, scope: str, from_seq: int, max_count: int, max_bytes: int
+    ) -> list[bytes]:
+        """Wire records of one feed from ``from_seq``, in order, bounded."""
+        ...
+
+    def records_since(self, position: int, limit: int) -> list[tuple[bytes, str, bytes, int]]:
+        """(author, scope, wire, position) of records accepted after ``position``, oldest first."""
+        ...
+
+    def ingest(self, wires: Sequence[bytes], source: str) -> IngestSummary:
+        """Run records through the node's one ingest pipeline."""
+        ...

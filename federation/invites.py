@@ -1,0 +1,128 @@
+"""Invites: how two organisations come to trust each other's node keys (docs/protocol.md section 13).
+
+The inviter prints a code: its key, name and addresses, a one-time token and an expiry, signed by
+its key. The joiner checks that signature (a code altered in transit, or forged, fails here) and the
+expiry, then sends the token in a handshake signed by its own key; the inviter checks the token
+(known, unexpired, uses left), and both record each other as trusted.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from nacl.bindings import crypto_sign_open
+
+from schemas import CanonicalError, decode, encode
+
+from .peers import PeerBook
+
+__all__ = ["PREFIX", "Invite", "InviteBook", "InviteError", "parse_invite"]
+
+PREFIX = "TQ1"
+_DOMAIN = b"tequio/invite/v1\n"
+
+
+class InviteError(ValueError):
+    """The invite cannot be used; the message says why in words an operator can act on."""
+
+
+@dataclass(frozen=True)
+class Invite:
+    key: bytes
+    name: str
+    addrs: list[str]
+    token: bytes
+    expires: int
+
+    def encode(self, sign: Callable[[bytes], bytes]) -> str:
+        body = encode([1, self.key, self.name, self.addrs, self.token, self.expires])
+        packed = encode([body, sign(_DOMAIN + body)])
+        # base32 upper case: what QR codes hold most compactly, and readable over a phone line.
+        return PREFIX + base64.b32encode(packed).decode("ascii").rstrip("=")
+
+
+def parse_invite(code: str, now: int) -> Invite:
+    """Check an invite's signature and expiry; raise InviteError saying what is wrong."""
+    text = "".join(code.split()).upper()
+    if not text.startswith(PREFIX):
+        raise InviteError(f"not a Tequio invite (it should start with {PREFIX})")
+    try:
+        raw = base64.b32decode(text[len(PREFIX) :] + "=" * (-len(text[len(PREFIX) :]) % 8))
+        body, sig = decode(raw)
+        version, key, name, addrs, token, expires = decode(body)
+        if not (
+            version == 1
+            and type(key) is bytes
+            and len(key) == 32
+            and type(name) is str
+            and type(addrs) is list
+            and all(type(a) is str for a in addrs)
+            and type(token) is bytes
+            and len(token) == 16
+            and type(expires) is int
+            and type(sig) is bytes
+            and len(sig) == 64
+        ):
+            raise ValueError
+    except (ValueError, TypeError, CanonicalError):
+        raise InviteError("the invite code is damaged (copy it again, completely)") from None
+    try:
+        crypto_sign_open(sig + _DOMAIN + body, key)
+    except Exception:
+        raise InviteError("the invite's signature does not verify: it was altered or forged") from None
+    if expires <= now:
+        raise InviteError("the invite has expired; ask for a new one")
+    return Invite(key, name, addrs, token, expires)
+
+
+class InviteBook:
+    """The inviter's side: issue codes, and honour them once (or as many times as allowed)."""
+
+    def __init__(self, peers: PeerBook, clock: Callable[[], int], rng: Callable[[int], bytes]) -> None:
+        self.peers = peers
+        self.clock = clock
+        self.rng = rng
+
+    def issue(self, key: bytes, name: str, addrs: list[str], ttl_ms: int, uses: int) -> Invite:
+        token = self.rng(16)
+        expires = self.clock() + ttl_ms
+        with self.peers.write():
+            self.peers.conn.execute(
+                "INSERT INTO fed_invites (token_hash, created, expires, uses_left) VALUES (?, ?, ?, ?)",
+                (hashlib.sha256(token).digest(), self.clock(), expires, uses),
+            )
+        return Invite(key, name, addrs, token, expires)
+
+    def accept(self, joiner: bytes, message: Any, our_name: str, our_addrs: list[str]) -> dict[str, Any]:
+        """Handle a handshake: spend one use of the token and trust the joiner."""
+        if not (
+            type(message) is dict
+            and type(message.get("token")) is bytes
+            and type(message.get("name")) is str
+            and 0 < len(message["name"]) <= 200
+            and type(message.get("addrs")) is list
+            and len(message["addrs"]) <= 16
+            and all(type(a) is str and len(a) <= 300 for a in message["addrs"])
+        ):
+            raise InviteError("handshake message is malformed")
+        token_hash = hashlib.sha256(message["token"]).digest()
+        with self.peers.write():
+            row = self.peers.conn.execute(
+                "SELECT expires, uses_left FROM fed_invites WHERE token_hash = ?", (token_hash,)
+            ).fetchone()
+            if row is None:
+                raise InviteError("unknown invite")
+            expires, uses_left = row
+            if expires <= self.clock():
+                raise InviteError("the invite has expired")
+            if uses_left <= 0:
+                raise InviteError("the invite has already been used")
+            self.peers.conn.execute(
+                "UPDATE fed_invites SET uses_left = uses_left - 1 WHERE token_hash = ?", (token_hash,)
+            )
+            self.peers.trust(joiner, message["name"], message["addrs"])
+        return {"name": our_name, "addrs": our_addrs}

@@ -1,0 +1,283 @@
+"""Frontier sync (docs/protocol.md section 12): cost grows with changed feeds, not with records held.
+
+A round, started by A with B:
+
+1. A sends the digest of the heads of every feed both may read, and the position of B's store it
+   last heard of. Equal digests end the round: one round trip, a few hundred bytes.
+2. Otherwise B answers with the heads of those feeds that moved since that position (all of them if
+   B's store is new to A). A now knows, per feed, who is ahead.
+3. A sends what B lacks and asks for what it lacks, in bounded batches, until neither side moves.
+
+A peer only ever sees heads and records of feeds it may read (``SyncHost.may_read``), so it learns
+nothing (no id, count or size) of the others. Everything received goes through the host's ingest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import msgpack
+
+from schemas import fingerprint
+
+from .host import FeedHead, IngestSummary, SyncHost
+from .messages import (
+    Limits,
+    parse_exchange_reply,
+    parse_exchange_request,
+    parse_push,
+    parse_push_reply,
+    parse_sync_reply,
+    parse_sync_request,
+)
+
+__all__ = ["PeerView", "SyncResult", "Syncer", "Transport", "Unreachable", "ViewStore", "digest"]
+
+log = logging.getLogger(__name__)
+Feed = tuple[bytes, str]
+
+
+class Unreachable(Exception):
+    """The peer could not be reached, or did not answer in time."""
+
+
+class Transport(Protocol):
+    """Carries one request to a peer and returns its decoded reply (HTTP on a network, or in memory)."""
+
+    async def call(self, peer: bytes, method: str, message: Any) -> Any: ...
+
+
+@dataclass
+class PeerView:
+    """What a node believes about a peer's store: its epoch and position, and its heads."""
+
+    epoch: bytes | None = None
+    position: int = 0
+    heads: dict[Feed, int] = field(default_factory=dict)
+
+
+class ViewStore(Protocol):
+    def load(self, peer: bytes) -> PeerView: ...
+
+    def save(self, peer: bytes, view: PeerView) -> None: ...
+
+
+@dataclass
+class SyncResult:
+    """What one round moved, for the operator and the benchmarks."""
+
+    peer: bytes
+    round_trips: int = 0
+    in_sync: bool = False
+    sent: int = 0  # records sent
+    received: int = 0  # records received
+    accepted_here: int = 0
+    accepted_there: int = 0
+    rejected_here: int = 0
+    rejected_there: int = 0
+
+
+def digest(heads: Iterable[FeedHead]) -> bytes:
+    """SHA-256 over ``author || len(scope) || scope || seq (8 bytes, big-endian) || head`` of sorted heads."""
+    h = hashlib.sha256()
+    for author, scope, seq, head in heads:
+        s = scope.encode()
+        h.update(author + bytes([len(s)]) + s + seq.to_bytes(8, "big") + head)
+    return h.digest()
+
+
+def _feed_of(wire: bytes) -> Feed | None:
+    """The (author, scope) of a wire record, read without checking it (ingest checks it)."""
+    try:
+        fields = msgpack.unpackb(wire)
+        return fields[1], fields[2]
+    except Exception:
+        return None
+
+
+class Syncer:
+    """Both sides of sync for one node: ``sync`` starts a round; ``on_*`` answer a peer's requests."""
+
+    def __init__(
+        self,
+        host: SyncHost,
+        transport: Transport,
+        views: ViewStore,
+        limits: Limits | None = None,
+        on_received: Callable[[bytes, IngestSummary], None] | None = None,
+    ) -> None:
+        self.host = host
+        self.transport = transport
+        self.views = views
+        self.limits = limits or Limits()
+        #: Called with every batch of records a peer sent us and what ingest made of it (penalties).
+        self.on_received = on_received or (lambda peer, summary: None)
+
+    # -- starting a round -------------------------------------------------------------------------------
+
+    async def sync(self, peer: bytes) -> SyncResult:
+        res = SyncResult(peer)
+        view = self.views.load(peer)
+        mine = self.host.visible_heads(peer)
+        request: dict[str, Any] = {"digest": digest(mine), "epoch": view.epoch, "since": view.position}
+        reply = parse_sync_reply(await self._call(peer, "sync", request, res), self.limits)
+        if reply.in_sync:
+            view.heads = {(h.author, h.scope): h.seq for h in mine}
+            view.epoch, view.position = reply.epoch, reply.position
+            self.views.save(peer, view)
+            res.in_sync = True
+            return res
+        if reply.full:
+            view.heads = {}
+        changes = list(reply.changes)
+        while reply.more and changes:  # very many changed feeds: page through them
+            request["after"] = [changes[-1].author, changes[-1].scope]
+            reply = parse_sync_reply(await self._call(peer, "sync", request, res), self.limits)
+            changes += reply.changes
+        me = self.host.key
+        for h in changes:
+            if self.host.may_read(me, h.author, h.scope):  # a hostile peer may announce anything
+                view.heads[(h.author, h.scope)] = h.seq
+        view.epoch, view.position = reply.epoch, reply.position
+        try:
+            await self._exchange(peer, view, mine, res)
+        finally:
+            self.views.save(peer, view)
+        return res
+
+    async def _exchange(self, peer: bytes, view: PeerView, mine: list[FeedHead], res: SyncResult) -> None:
+        lim = self.limits
+        while True:
+            ours = self.host.own_heads(list(view.heads))
+            wants = [
+                [a, s, ours.get((a, s), 0) + 1]
+                for (a, s), seq in view.heads.items()
+                if seq > ours.get((a, s), 0)
+            ][: lim.max_wants]
+            give: list[bytes] = []
+            room = lim.batch_bytes
+            for h in mine:
+                theirs = view.heads.get((h.author, h.scope), 0)
+                if h.seq <= theirs:
+                    continue
+                if len(give) >= lim.max_records or room <= 0:
+                    break
+                batch = self.host.feed_records(
+                    h.author, h.scope, theirs + 1, lim.max_records - len(give), room
+                )
+                give += batch
+                room -= sum(len(w) for w in batch)
+            if not wants and not give:
+                return
+            reply = parse_exchange_reply(
+                await self._call(peer, "exchange", {"wants": wants, "records": give}, res), lim
+            )
+            res.sent += len(give)
+            res.accepted_there += reply.accepted
+            res.rejected_there += reply.rejected
+            for a, s, seq in reply.heads:
+                view.heads[(a, s)] = seq
+            got = self._take(peer, reply.records, res)
+            if not got.accepted and not reply.accepted:
+                return  # nothing moved either way: stop rather than ask for the same again
+            mine = self.host.visible_heads(peer)
+
+    def _take(self, peer: bytes, records: Sequence[bytes], res: SyncResult) -> IngestSummary:
+        if not records:
+            return IngestSummary()
+        summary = self.host.ingest(records, f"peer:{fingerprint(peer)}")
+        res.received += len(records)
+        res.accepted_here += summary.accepted
+        res.rejected_here += len(summary.rejected)
+        self.on_received(peer, summary)
+        return summary
+
+    async def push(self, peer: bytes, records: Sequence[bytes]) -> tuple[int, int]:
+        """Offer new records at once (gossip); returns what the peer accepted and rejected."""
+        reply = await self.transport.call(peer, "push", {"records": list(records)})
+        accepted, rejected = parse_push_reply(reply)
+        if accepted:
+            view = self.views.load(peer)
+            for feed, seq in self._top_seqs(records).items():
+                if view.heads.get(feed, 0) < seq:
+                    view.heads[feed] = seq
+            self.views.save(peer, view)
+        return accepted, rejected
+
+    async def _call(self, peer: bytes, method: str, message: Any, res: SyncResult) -> Any:
+        res.round_trips += 1
+        return await self.transport.call(peer, method, message)
+
+    @staticmethod
+    def _top_seqs(records: Iterable[bytes]) -> dict[Feed, int]:
+        top: dict[Feed, int] = {}
+        for wire in records:
+            try:
+                fields = msgpack.unpackb(wire)
+                feed, seq = (fields[1], fields[2]), fields[3]
+            except Exception:
+                continue
+            top[feed] = max(top.get(feed, 0), seq)
+        return top
+
+    # -- answering a peer ---------------------------------------------------------------------------------
+
+    def on_sync(self, peer: bytes, message: Any) -> dict[str, Any]:
+        req = parse_sync_request(message)
+        epoch, position = self.host.epoch(), self.host.position()  # before the heads: never miss a change
+        mine = self.host.visible_heads(peer)
+        if digest(mine) == req.digest:
+            return {"in_sync": True, "epoch": epoch, "position": position}
+        full = req.epoch != epoch or req.since > position or req.since == 0
+        changes = mine if full else self.host.visible_heads(peer, req.since)
+        if req.after is not None:
+            changes = [h for h in changes if (h.author, h.scope) > req.after]
+        page = changes[: self.limits.max_changes]
+        return {
+            "in_sync": False,
+            "epoch": epoch,
+            "position": position,
+            "full": full,
+            "changes": [list(h) for h in page],
+            "more": len(changes) > len(page),
+        }
+
+    def on_exchange(self, peer: bytes, message: Any) -> dict[str, Any]:
+        req = parse_exchange_request(message, self.limits)
+        summary = self._receive(peer, req.records)
+        touched = sorted({f for w in req.records if (f := _feed_of(w)) is not None})
+        heads = self.host.own_heads(touched)
+        out: list[bytes] = []
+        room = self.limits.batch_bytes
+        more = False
+        for author, scope, from_seq in req.wants:
+            if not self.host.may_read(peer, author, scope):
+                continue  # answered like a feed we do not hold: nothing to learn from the refusal
+            if len(out) >= self.limits.max_records or room <= 0:
+                more = True
+                break
+            batch = self.host.feed_records(author, scope, from_seq, self.limits.max_records - len(out), room)
+            out += batch
+            room -= sum(len(w) for w in batch)
+        return {
+            "records": out,
+            "more": more,
+            "heads": [[a, s, heads.get((a, s), 0)] for a, s in touched if self.host.may_read(peer, a, s)],
+            "accepted": summary.accepted,
+            "rejected": len(summary.rejected),
+        }
+
+    def on_push(self, peer: bytes, message: Any) -> dict[str, Any]:
+        summary = self._receive(peer, parse_push(message, self.limits))
+        return {"accepted": summary.accepted, "rejected": len(summary.rejected)}
+
+    def _receive(self, peer: bytes, records: Sequence[bytes]) -> IngestSummary:
+        if not records:
+            return IngestSummary()
+        summary = self.host.ingest(records, f"peer:{fingerprint(peer)}")
+        self.on_received(peer, summary)
+        return summary

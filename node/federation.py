@@ -1,0 +1,193 @@
+"""The node's federation: the store and policy offered to ``federation`` as a SyncHost, and the
+peer book, invites, sync, service and gossip assembled for one node.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from typing import Any
+
+import ifaddr
+
+from federation.gossip import Gossip, GossipConfig
+from federation.host import FeedHead, IngestSummary
+from federation.http import HttpTransport
+from federation.invites import Invite, InviteBook, parse_invite
+from federation.messages import Limits
+from federation.peers import PeerBook, Penalties
+from federation.service import FedService
+from federation.sync import Syncer, Transport
+from federation.wire import SigningKeyring
+from schemas import PUBLIC
+
+from .node import Node
+
+__all__ = ["Federation", "NodeSyncHost", "local_addresses"]
+
+#: Where ``serve`` records the addresses it bound, for CLI commands in other processes (invites).
+LISTEN_NOTE = "listen"
+
+
+class NodeSyncHost:
+    """A node's store and read policy, as federation sees it."""
+
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        self.store = node.store
+
+    @property
+    def key(self) -> bytes:
+        return self.node.key
+
+    def epoch(self) -> bytes:
+        return self.store.epoch()
+
+    def position(self) -> int:
+        return self.store.position()
+
+    def may_read(self, reader: bytes, author: bytes, scope: str) -> bool:
+        """Public feeds, direct feeds addressed to the reader, and the reader's own feeds.
+
+        Group scopes are readable by their members once governance decides membership; until
+        then no peer is shown any.
+        """
+        if scope == PUBLIC or author == reader:
+            return True
+        return scope == "d:" + reader.hex()
+
+    def visible_heads(self, peer: bytes, since: int = 0) -> list[FeedHead]:
+        return [
+            FeedHead(a, s, q, h)
+            for a, s, q, h in self.store.changed_feeds(since)
+            if self.may_read(peer, a, s)
+        ]
+
+    def own_heads(self, feeds: Sequence[tuple[bytes, str]]) -> dict[tuple[bytes, str], int]:
+        if not feeds:
+            return {}
+        wanted = set(feeds)
+        if len(wanted) > 200:
+            rows = self.store.conn.execute("SELECT author, scope, seq FROM feeds WHERE seq > 0")
+            return {(a, s): q for a, s, q in rows if (a, s) in wanted}
+        out = {}
+        for a, s in wanted:
+            head = self.store.head(a, s)
+            if head is not None and head.seq:
+                out[(a, s)] = head.seq
+        return out
+
+    def feed_records(
+        self, author: bytes, scope: str, from_seq: int, max_count: int, max_bytes: int
+    ) -> list[bytes]:
+        return self.store.feed_records(author, scope, from_seq, max_count, max_bytes)
+
+    def records_since(self, position: int, limit: int) -> list[tuple[bytes, str, bytes, int]]:
+        return self.store.records_since(position, limit)
+
+    def ingest(self, wires: Sequence[bytes], source: str) -> IngestSummary:
+        report = self.node.ingest(wires, source)
+        return IngestSummary(
+            report.accepted, report.duplicates, [(r.index, str(r.reason)) for r in report.rejected]
+        )
+
+
+def local_addresses(port: int) -> list[str]:
+    """``host:port`` for every IPv4 address of this machine, loopback last."""
+    ips = []
+    for adapter in ifaddr.get_adapters():
+        for ip in adapter.ips:
+            if isinstance(ip.ip, str) and not ip.ip.startswith("169.254."):
+                ips.append(ip.ip)
+    ips.sort(key=lambda ip: (ip.startswith("127."), ip))
+    return [f"{ip}:{port}" for ip in dict.fromkeys(ips)] or [f"127.0.0.1:{port}"]
+
+
+class Federation:
+    """Federation for one open, unlocked node. ``transport`` defaults to HTTP."""
+
+    def __init__(self, node: Node, transport: Transport | None = None, seed: int | None = None) -> None:
+        cfg = node.config.federation
+        self.node = node
+        self.keyring = SigningKeyring(node._signing_key())
+        self.limits = Limits(max_body=cfg.max_body, max_records=cfg.max_records)
+        self.peers = PeerBook(
+            node.store.conn,
+            node.store.write,
+            node.clock,
+            Penalties(quarantine_ms=cfg.quarantine_minutes * 60_000),
+        )
+        self.invites = InviteBook(self.peers, node.clock, node.rng)
+        self.host = NodeSyncHost(node)
+        self.http: HttpTransport | None = None
+        if transport is None:
+            self.http = HttpTransport(self.keyring, self._addresses_of, node.clock, node.rng, self.limits)
+            transport = self.http
+        self.transport = transport
+        self.syncer = Syncer(self.host, transport, self.peers, self.limits)
+        self.service = FedService(
+            self.syncer, self.peers, self.invites, lambda: (node.name, self.addresses())
+        )
+        rng = random.Random(seed if seed is not None else int.from_bytes(node.rng(8), "big"))
+        self.gossip = Gossip(
+            self.syncer,
+            self.peers,
+            self.host,
+            GossipConfig(
+                interval_ms=cfg.interval_ms,
+                jitter=cfg.jitter_percent / 100,
+                fanout=cfg.fanout,
+                backoff_max_ms=cfg.backoff_max_ms,
+            ),
+            rng,
+            node.clock,
+        )
+
+    def _addresses_of(self, peer: bytes) -> list[str]:
+        known = self.peers.get(peer)
+        return known.addrs if known else []
+
+    def addresses(self) -> list[str]:
+        """Where peers can reach this node: configured, else where ``serve`` listens (every interface)."""
+        cfg = self.node.config.federation
+        if cfg.advertise:
+            return list(cfg.advertise)
+        listen = self.peers.get_note(LISTEN_NOTE)
+        if not listen:
+            return []
+        out: list[str] = []
+        for host, port in listen:
+            out += local_addresses(port) if host in ("0.0.0.0", "::", "") else [f"{host}:{port}"]
+        return list(dict.fromkeys(out))
+
+    def record_listen(self, bound: list[tuple[str, int]]) -> None:
+        self.peers.put_note(LISTEN_NOTE, [[h, p] for h, p in bound])
+
+    def invite(self, ttl_ms: int, uses: int) -> Invite:
+        return self.invites.issue(self.node.key, self.node.name, self.addresses(), ttl_ms, uses)
+
+    async def join(self, code: str) -> dict[str, Any]:
+        """Complete a handshake with the node that issued ``code``; both then trust each other."""
+        invite = parse_invite(code, self.node.clock())
+        if invite.key == self.node.key:
+            raise ValueError("this is this node's own invite")
+        assert self.http is not None, "joining needs the HTTP transport"
+        reply = await self.http.call_at(
+            invite.addrs,
+            invite.key,
+            "handshake",
+            {"token": invite.token, "name": self.node.name, "addrs": self.addresses()},
+        )
+        name = (
+            reply.get("name")
+            if isinstance(reply, dict) and isinstance(reply.get("name"), str)
+            else invite.name
+        )
+        offered = reply.get("addrs") if isinstance(reply, dict) else None
+        addrs = [a for a in offered if isinstance(a, str)][:16] if isinstance(offered, list) else []
+        self.peers.trust(invite.key, name or invite.name, list(dict.fromkeys(invite.addrs + addrs)))
+        return {"key": invite.key, "name": name, "addrs": invite.addrs}
+
+    async def aclose(self) -> None:
+        if self.http is not None:
+            await self.http.close()

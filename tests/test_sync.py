@@ -1,0 +1,242 @@
+"""Frontier sync between real nodes over the in-memory transport (the real sync and service code)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from federation.host import FeedHead
+from federation.service import FedError
+from federation.sync import digest
+from node import Node
+from schemas import Payload, direct_scope, make_record
+from tests.conftest import Feed, key, note
+from tests.fedkit import make_cluster
+from tests.test_ingest import StandInPolicy
+
+
+async def test_one_way_then_in_sync_in_one_round_trip(make_node: Callable[..., Node]) -> None:
+    c = make_cluster(make_node, 2)
+    c.trust(0, 1)
+    for i in range(5):
+        c[0].node.publish("core.note", {"text": f"nota {i}"})
+    res = await c[0].syncer.sync(c[1].node.key)
+    assert (res.sent, res.accepted_there, res.received) == (5, 5, 0)
+    assert c.ids(1) == c.ids(0) and len(c.ids(1)) == 5
+    again = await c[0].syncer.sync(c[1].node.key)
+    assert again.in_sync and again.round_trips == 1
+    back = await c[1].syncer.sync(c[0].node.key)  # the other side agrees, also in one round trip
+    assert back.in_sync and back.round_trips == 1
+
+
+async def test_both_directions_in_one_round(make_node: Callable[..., Node]) -> None:
+    c = make_cluster(make_node, 2)
+    c.trust(0, 1)
+    c[0].node.publish("core.note", {"text": "de A"})
+    c[1].node.publish("core.note", {"text": "de B"})
+    c[1].node.publish("core.note", {"text": "de B otra vez"})
+    res = await c[0].syncer.sync(c[1].node.key)
+    assert (res.accepted_there, res.accepted_here) == (1, 2)
+    assert c.ids(0) == c.ids(1) and len(c.ids(0)) == 3
+    assert res.round_trips == 2
+
+
+async def test_a_record_crosses_a_chain(make_node: Callable[..., Node]) -> None:
+    """A-B-C: C never talks to A, yet gets A's record through B."""
+    c = make_cluster(make_node, 3)
+    c.trust(0, 1)
+    c.trust(1, 2)
+    rec = c[0].node.publish("core.note", {"text": "de A para todos"})
+    await c[1].syncer.sync(c[0].node.key)
+    await c[2].syncer.sync(c[1].node.key)
+    assert rec.id in c.ids(2)
+    with pytest.raises(FedError) as e:  # C and A do not trust each other
+        await c[2].syncer.sync(c[0].node.key)
+    assert e.value.status == 403
+
+
+async def test_partition_heals_with_nothing_lost(make_node: Callable[..., Node]) -> None:
+    c = make_cluster(make_node, 3)
+    c.trust(0, 1)
+    c.trust(1, 2)
+    c[0].node.publish("core.note", {"text": "antes"})
+    await c[1].gossip.round()
+    c.network.down.add(c[1].node.key)  # B goes away; A and C keep writing
+    for i in range(3):
+        c[0].node.publish("core.note", {"text": f"A durante {i}"})
+        c[2].node.publish("core.note", {"text": f"C durante {i}"})
+    assert await c[0].gossip.round() == []  # B unreachable: nothing, and back-off recorded
+    assert c[0].peers.get(c[1].node.key).fails == 1
+    c.network.down.clear()
+    for _ in range(2):
+        for i in (0, 1, 2):
+            for p in c[i].peers.trusted():
+                await c[i].gossip.sync_with(p.key)
+    assert c.ids(0) == c.ids(1) == c.ids(2) and len(c.ids(0)) == 7
+
+
+async def test_untrusted_node_gets_nothing(make_node: Callable[..., Node]) -> None:
+    c = make_cluster(make_node, 2)
+    c[0].node.publish("core.note", {"text": "privado entre conocidos"})
+    c[1].peers.trust(c[0].node.key, "A", [])  # B trusts A, but A does not trust B
+    with pytest.raises(FedError) as e:
+        await c[1].syncer.sync(c[0].node.key)
+    assert (e.value.status, e.value.code) == (403, "unknown-key")
+    assert c.ids(1) == set()
+    for method in ("exchange", "push"):
+        with pytest.raises(FedError):
+            await c[1].transport.call(c[0].node.key, method, {"wants": [], "records": []})
+
+
+async def test_direct_scope_is_invisible_to_everyone_but_its_ends(make_node: Callable[..., Node]) -> None:
+    """A holds a direct feed to B; C, a trusted peer of A, learns nothing of it, even by asking."""
+    c = make_cluster(make_node, 3)
+    a, b, third = c[0], c[1], c[2]
+    scope = direct_scope(b.node.key)
+    for fed in (a, b):  # stand in for the keys governance will provide to the two ends
+        fed.node.access = StandInPolicy(readable=(scope,))
+    c.trust(0, 1)
+    c.trust(0, 2)
+    a_feed = Feed(key(50), scope=scope)
+    secret = [a_feed.next(Payload("core.note", {"text": f"solo para B {i}"}).encode()) for i in range(3)]
+    assert a.node.ingest([r.wire for r in secret]).accepted == 3
+    a.node.publish("core.note", {"text": "público"})
+    # What A answers C: neither the digest input, nor the changes, nor a direct ask reveal the feed.
+    reply = a.syncer.on_sync(third.node.key, {"digest": bytes(32), "epoch": None, "since": 0})
+    assert all(ch[1] == "public" for ch in reply["changes"]) and len(reply["changes"]) == 1
+    asked = a.syncer.on_exchange(third.node.key, {"wants": [[secret[0].author, scope, 1]], "records": []})
+    assert asked["records"] == [] and asked["heads"] == []
+    await third.syncer.sync(a.node.key)
+    assert [r.scope for r in third.node.records(limit=None)] == ["public"]
+    assert not any(r.id in c.ids(2) for r in secret)
+    # The recipient gets them.
+    await b.syncer.sync(a.node.key)
+    assert all(r.id in c.ids(1) for r in secret)
+    # And the digest A computes for C equals C's own once in sync: the hidden feed never entered it.
+    mine_for_c = a.host.visible_heads(third.node.key)
+    assert digest(mine_for_c) == digest(third.host.visible_heads(a.node.key))
+
+
+async def test_many_records_move_in_bounded_batches(make_node: Callable[..., Node]) -> None:
+    c = make_cluster(make_node, 2)
+    c.trust(0, 1)
+    feeds = [Feed(key(300 + i)) for i in range(5)]
+    wires = [f.next().wire for _ in range(120) for f in feeds]
+    assert c[0].node.ingest(wires).accepted == 600
+    c[1].syncer.limits = c[0].syncer.limits = type(c[0].syncer.limits)(max_records=50)
+    res = await c[1].syncer.sync(c[0].node.key)
+    assert res.accepted_here == 600 and res.round_trips >= 1 + 600 // 50
+    assert c.ids(1) == c.ids(0)
+
+
+async def test_a_replaced_store_is_resynced_in_full(make_node: Callable[..., Node]) -> None:
+    c = make_cluster(make_node, 2)
+    c.trust(0, 1)
+    for i in range(3):
+        c[0].node.publish("core.note", {"text": str(i)})
+    await c[1].syncer.sync(c[0].node.key)
+    view = c[1].peers.load(c[0].node.key)
+    assert view.epoch == c[0].host.epoch() and view.position == c[0].host.position()
+    # Pretend B's memory of A is of another store (A was restored from a backup, say).
+    view.epoch = b"\x01" * 16
+    view.position = 10**6
+    c[1].peers.save(c[0].node.key, view)
+    c[0].node.publish("core.note", {"text": "después"})
+    res = await c[1].syncer.sync(c[0].node.key)
+    assert res.accepted_here == 1 and c.ids(0) == c.ids(1)
+
+
+async def test_hostile_peer_is_slowed_then_quarantined_and_honest_peers_unaffected(
+    make_node: Callable[..., Node],
+) -> None:
+    c = make_cluster(make_node, 3)
+    honest, victim, hostile = c[1], c[0], c[2]
+    c.trust(0, 1)
+    c.trust(0, 2)
+    victim.peers.rules = type(victim.peers.rules)(slow_at=20, quarantine_at=60, slow_delay_ms=1)
+    forged = []
+    for i in range(30):
+        r = make_record(key(400 + i), "public", 1, None, i, note("falso"))
+        w = bytearray(r.wire)
+        w[-1] ^= 1  # breaks the payload hash
+        forged.append(bytes(w))
+    reply = await hostile.transport.call(victim.node.key, "push", {"records": forged})
+    assert reply == {"accepted": 0, "rejected": 30}
+    assert victim.peers.get(hostile.node.key).status(victim.node.clock(), victim.peers.rules) == "slowed"
+    # A fork of someone's feed and garbage messages push it over the line.
+    await hostile.transport.call(victim.node.key, "push", {"records": forged})
+    with pytest.raises(FedError) as e:
+        await hostile.transport.call(victim.node.key, "exchange", {"wants": "everything", "records": []})
+    assert e.value.status == 400
+    peer = victim.peers.get(hostile.node.key)
+    assert peer.status(victim.node.clock(), victim.peers.rules) == "quarantined"
+    assert "invalid records (bad-payload-hash)" in peer.why or "malformed exchange" in peer.why
+    with pytest.raises(FedError) as e:
+        await hostile.syncer.sync(victim.node.key)
+    assert e.value.status == 429 and e.value.code == "quarantined"
+    # Meanwhile an honest peer syncs as ever.
+    honest.node.publish("core.note", {"text": "sigo aquí"})
+    res = await honest.syncer.sync(victim.node.key)
+    assert res.accepted_there == 1
+    assert victim.peers.get(honest.node.key).status(victim.node.clock(), victim.peers.rules) == "trusted"
+
+
+async def test_forks_from_a_peer_are_kept_as_proof_and_penalised(make_node: Callable[..., Node]) -> None:
+    c = make_cluster(make_node, 2)
+    c.trust(0, 1)
+    r1 = make_record(key(500), "public", 1, None, 1, note("uno"))
+    twin = make_record(key(500), "public", 1, None, 2, note("otro uno"))
+    assert c[0].node.ingest([r1.wire]).accepted == 1
+    reply = await c[1].transport.call(c[0].node.key, "push", {"records": [twin.wire]})
+    assert reply["rejected"] == 1 and len(c[0].node.store.forks()) == 1
+    assert c[0].peers.get(c[1].node.key).penalty == pytest.approx(1, rel=1e-3)  # decays slowly
+
+
+@pytest.mark.parametrize(
+    ("method", "message"),
+    [
+        ("sync", {"digest": b"short", "epoch": None, "since": 0}),
+        ("sync", {"digest": bytes(32), "epoch": None, "since": -1}),
+        ("sync", "not a map"),
+        ("exchange", {"wants": [[b"x", "public", 1]], "records": []}),
+        ("exchange", {"wants": [], "records": ["not bytes"]}),
+        ("exchange", {"wants": [], "records": [b""] * 3000}),
+        ("push", {"records": 5}),
+        ("nonsense", {}),
+    ],
+)
+async def test_malformed_messages_are_refused_and_cost(
+    make_node: Callable[..., Node], method: str, message: object
+) -> None:
+    c = make_cluster(make_node, 2)
+    c.trust(0, 1)
+    with pytest.raises(FedError) as e:
+        await c[1].transport.call(c[0].node.key, method, message)
+    assert e.value.status in (400, 404)
+    if e.value.status == 400:
+        assert c[0].peers.get(c[1].node.key).penalty == pytest.approx(20, rel=1e-3)
+
+
+async def test_a_hostile_announcement_cannot_make_us_want_invisible_feeds(
+    make_node: Callable[..., Node],
+) -> None:
+    """A peer announcing heads of a direct scope not ours is ignored (we could not read it anyway)."""
+    c = make_cluster(make_node, 2)
+    c.trust(0, 1)
+    other = direct_scope(bytes(range(32)))
+    fake = FeedHead(key(600).verify_key.encode(), other, 5, bytes(32))
+
+    def lying_sync(peer: bytes, message: object) -> dict:
+        return {
+            "in_sync": False,
+            "epoch": bytes(16),
+            "position": 1,
+            "full": True,
+            "changes": [list(fake)],
+            "more": False,
+        }
+
+    c[0].service._methods["sync"] = lying_sync
+    res = await c[1].syncer.sync(c[0].node.key)
+    assert res.received == 0 and c[1].peers.load(c[0].node.key).heads == {}
