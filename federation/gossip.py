@@ -56,6 +56,12 @@ class Gossip:
         self.clock = clock
         self.pushed = host.position()  # records before this were there when we started
         self._locks: dict[bytes, asyncio.Lock] = {}
+        self._wake: asyncio.Event | None = None
+
+    def wake(self) -> None:
+        """New records in this process: push now rather than at the next tick."""
+        if self._wake is not None:
+            self._wake.set()
 
     def _lock(self, peer: bytes) -> asyncio.Lock:
         # One sync in flight per peer, whoever starts it (a round, a push, `tequio sync`).
@@ -122,8 +128,10 @@ class Gossip:
     async def run(self, stop: asyncio.Event) -> None:
         """Until ``stop`` is set: push what is new every tick, and run a round every interval."""
         loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
         next_round = loop.time() + self.next_interval()
         while not stop.is_set():
+            self._wake.clear()
             try:
                 while await self.push_new():
                     pass
@@ -132,5 +140,10 @@ class Gossip:
                     next_round = loop.time() + self.next_interval()
             except Exception:  # a bug must not stop gossip for good; it is logged and retried
                 log.exception("gossip tick failed")
+            waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._wake.wait())]
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.config.tick_ms / 1000)
+                await asyncio.wait(
+                    waiters, timeout=self.config.tick_ms / 1000, return_when=asyncio.FIRST_COMPLETED
+                )
+            for w in waiters:
+                w.cancel()

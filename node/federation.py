@@ -142,6 +142,7 @@ class Federation:
             rng,
             node.clock,
         )
+        node.listeners.append(self.gossip.wake)
 
     def _addresses_of(self, peer: bytes) -> list[str]:
         known = self.peers.get(peer)

@@ -97,6 +97,8 @@ class Node:
         self.clock = clock
         self.rng = rng
         self.state: _State = _State()
+        #: Called (without arguments) after records are stored by this process; gossip wakes on it.
+        self.listeners: list[Callable[[], None]] = []
         self.ingestor = Ingestor(
             store,
             plugins.kinds,
@@ -290,13 +292,17 @@ class Node:
         if report.rejected:
             r = report.rejected[0]
             raise PublishError(f"{r.reason}: {r.detail}")
+        self._changed()
         stored = self.get(rec.id)
         assert stored is not None
         return stored
 
     def ingest(self, raws: Iterable[bytes], source: str = "api") -> IngestReport:
         """Run wire records through the pipeline as one batch (one transaction)."""
-        return self.ingestor.ingest(raws, source)
+        report = self.ingestor.ingest(raws, source)
+        if report.accepted:
+            self._changed()
+        return report
 
     def import_stream(
         self, stream: Any, source: str, progress: Callable[[int], None] | None = None
@@ -340,7 +346,13 @@ class Node:
         write_pending()
         if broke is not None:
             total.rejected.append(Rejection(index, Reason.MALFORMED, str(broke)))
+        if total.accepted:
+            self._changed()
         return total
+
+    def _changed(self) -> None:
+        for listener in self.listeners:
+            listener()
 
     def get(self, record_id: bytes) -> StoredRecord | None:
         row = self.store.get(record_id)

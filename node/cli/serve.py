@@ -1,9 +1,11 @@
-"""``tequio serve``: run the node's listeners until interrupted."""
+"""``tequio serve``: the local API on 127.0.0.1, the federation listener, gossip; until interrupted."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
+from typing import Any
 
 import click
 
@@ -12,32 +14,62 @@ from ..node import Node
 from .context import open_node
 
 
-async def _serve(node: Node, port: int) -> None:
-    from aiohttp import web  # here, not at the top: every other command would pay for importing it
+async def _listen(app: Any, host: str, port: int, what: str) -> tuple[Any, list[tuple[str, int]]]:
+    from aiohttp import web
 
-    from ..api import PREFIX, make_api_app
-
-    runner = web.AppRunner(make_api_app(node), handle_signals=False, access_log=None)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None)
     await runner.setup()
     try:
-        site = web.TCPSite(runner, "127.0.0.1", port)
-        try:
-            await site.start()
-        except OSError as e:
-            raise TequioError(
-                f"cannot listen on 127.0.0.1:{port}: {e.strerror}; choose another --api-port"
-            ) from None
-        host, bound = runner.addresses[0][:2]
+        await web.TCPSite(runner, host, port).start()
+    except OSError as e:
+        await runner.cleanup()
+        raise TequioError(
+            f"cannot listen on {host}:{port} for the {what}: {e.strerror}; choose another port"
+        ) from None
+    return runner, [(a[0], a[1]) for a in runner.addresses]
+
+
+async def _serve(node: Node, api_port: int, fed_host: str, fed_port: int, discovery: bool) -> None:
+    # Imported here, not at the top: every other command would pay for importing aiohttp.
+    from federation.http import make_fed_app
+
+    from ..api import PREFIX, make_api_app
+    from ..federation import Federation
+
+    fed = Federation(node)
+    runners = []
+    stop = asyncio.Event()
+    tasks: list[asyncio.Task[Any]] = []
+    try:
+        api_runner, api_bound = await _listen(make_api_app(node), "127.0.0.1", api_port, "local API")
+        runners.append(api_runner)
+        fed_app = make_fed_app(fed.service, fed.keyring, node.clock, fed.limits)
+        fed_runner, fed_bound = await _listen(fed_app, fed_host, fed_port, "federation listener")
+        runners.append(fed_runner)
+        fed.record_listen(fed_bound)
         click.echo(f"serving node {node.name!r} ({node.fingerprint})")
-        click.echo(f"local API  http://{host}:{bound}{PREFIX}/  (token: 'tequio info')", nl=True)
+        host, port = api_bound[0]
+        click.echo(f"local API  http://{host}:{port}{PREFIX}/  (token: 'tequio info')")
+        for host, port in fed_bound:
+            click.echo(f"federation http://{host}:{port}/fed/v1/  ({len(fed.peers.trusted())} trusted peers)")
+        tasks.append(asyncio.create_task(fed.gossip.run(stop), name="gossip"))
+        if discovery:
+            from ..discovery import run_discovery
+
+            tasks.append(asyncio.create_task(run_discovery(fed, fed_bound, stop), name="discovery"))
         click.echo("Ctrl-C to stop")
-        stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         await stop.wait()
     finally:
-        await runner.cleanup()
+        stop.set()
+        for t in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(t, 10)
+        for runner in reversed(runners):
+            await runner.cleanup()
+        await fed.aclose()
     click.echo("stopped")
 
 
@@ -45,11 +77,27 @@ async def _serve(node: Node, port: int) -> None:
 @click.option(
     "--api-port", type=click.IntRange(0, 65535), help="Local API port (0: any free one) [default: config]."
 )
+@click.option("--fed-host", help="Federation listener address [default: config, 0.0.0.0].")
+@click.option(
+    "--fed-port", type=click.IntRange(0, 65535), help="Federation port (0: any free one) [default: config]."
+)
+@click.option("--no-discovery", is_flag=True, help="Do not advertise or browse the LAN (zeroconf).")
 @click.pass_context
-def serve(ctx: click.Context, api_port: int | None) -> None:
-    """Serve the local API on 127.0.0.1 until Ctrl-C or SIGTERM."""
+def serve(
+    ctx: click.Context, api_port: int | None, fed_host: str | None, fed_port: int | None, no_discovery: bool
+) -> None:
+    """Serve the local API, the federation listener and gossip until Ctrl-C or SIGTERM."""
     with open_node(ctx) as node:
-        asyncio.run(_serve(node, node.config.api.port if api_port is None else api_port))
+        cfg = node.config
+        asyncio.run(
+            _serve(
+                node,
+                cfg.api.port if api_port is None else api_port,
+                cfg.federation.host if fed_host is None else fed_host,
+                cfg.federation.port if fed_port is None else fed_port,
+                cfg.federation.discovery and not no_discovery,
+            )
+        )
 
 
 COMMANDS = [serve]

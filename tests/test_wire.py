@@ -1,0 +1,258 @@
+"""The federation listener over real HTTP on 127.0.0.1: authentication, encryption and hostile clients."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+
+import aiohttp
+import pytest
+from aiohttp import web
+from nacl.signing import SigningKey
+
+from federation.http import HttpTransport, make_fed_app
+from federation.service import FedError
+from federation.sync import Unreachable, digest
+from federation.wire import (
+    AUTH_HEADER,
+    AuthError,
+    ReplayGuard,
+    SigningKeyring,
+    check_request,
+    check_response,
+    close_message,
+    open_message,
+    sign_request,
+    sign_response,
+)
+from node import Node
+from node.federation import Federation
+from tests.conftest import seeded_rng
+
+
+@dataclass
+class Served:
+    fed: Federation
+    url: str
+    addr: str
+
+
+async def _start(node: Node) -> tuple[Federation, web.AppRunner, str]:
+    fed = Federation(node)
+    runner = web.AppRunner(make_fed_app(fed.service, fed.keyring, node.clock, fed.limits))
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    fed.record_listen([(host, port)])
+    return fed, runner, f"{host}:{port}"
+
+
+@pytest.fixture
+async def pair(make_node: Callable[..., Node]) -> AsyncIterator[tuple[Served, Served]]:
+    """Two real nodes, each with a federation listener on 127.0.0.1, trusting each other."""
+    made = []
+    for name, seed in (("A", 1), ("B", 2)):
+        node = make_node(name=name, seed=seed, clock=lambda: __import__("time").time_ns() // 1_000_000)
+        fed, runner, addr = await _start(node)
+        made.append((Served(fed, f"http://{addr}/fed/v1/", addr), runner))
+    (a, _), (b, _) = made
+    a.fed.peers.trust(b.fed.node.key, "B", [b.addr])
+    b.fed.peers.trust(a.fed.node.key, "A", [a.addr])
+    yield a, b
+    for served, runner in made:
+        await served.fed.aclose()
+        await runner.cleanup()
+
+
+def _raw_request(
+    sender: SigningKeyring,
+    receiver: bytes,
+    method: str,
+    message: object,
+    now: int,
+    nonce: bytes = b"\x01" * 16,
+) -> tuple[bytes, dict[str, str]]:
+    body = close_message(sender, receiver, message)
+    auth = sign_request(sender, receiver, "POST", f"/fed/v1/{method}", body, now, nonce)
+    return body, {AUTH_HEADER: auth}
+
+
+async def test_sync_over_real_http_moves_records_both_ways(pair: tuple[Served, Served]) -> None:
+    a, b = pair
+    for i in range(3):
+        a.fed.node.publish("core.note", {"text": f"por la red {i}"})
+    b.fed.node.publish("core.note", {"text": "de vuelta"})
+    res = await a.fed.syncer.sync(b.fed.node.key)
+    assert (res.accepted_there, res.accepted_here) == (3, 1)
+    again = await b.fed.syncer.sync(a.fed.node.key)
+    assert again.in_sync and again.round_trips == 1
+    meter = a.fed.http.meter
+    assert meter.calls == 2 and meter.sent > 0 and meter.received > 0
+
+
+async def test_every_authentication_failure_is_a_bare_401(pair: tuple[Served, Served]) -> None:
+    a, b = pair
+    import time
+
+    now = time.time_ns() // 1_000_000
+    me = SigningKeyring(SigningKey(seeded_rng(9)(32)))  # a key B has never heard of
+    a_keys = a.fed.keyring
+    bkey = b.fed.node.key
+    cases = []
+    body, headers = _raw_request(me, bkey, "sync", {}, now)
+    cases.append(("unknown-key", body, headers))
+    cases.append(("no-auth", body, {}))
+    cases.append(("bad-auth", body, {AUTH_HEADER: "not base64 at all!"}))
+    body, headers = _raw_request(a_keys, bkey, "sync", {}, now - 10 * 60 * 1000, b"\x02" * 16)
+    cases.append(("stale", body, headers))
+    body, headers = _raw_request(a_keys, bkey, "sync", {}, now, b"\x03" * 16)
+    cases.append(("bad-signature", body + b"x", headers))  # body changed after signing
+    body, headers = _raw_request(
+        a_keys, a.fed.node.key, "sync", {}, now, b"\x04" * 16
+    )  # signed for A, sent to B
+    cases.append(("bad-signature", body, headers))
+    async with aiohttp.ClientSession() as http:
+        for code, data, hdrs in cases:
+            async with http.post(b.url + "sync", data=data, headers=hdrs) as r:
+                assert (r.status, await r.text()) == (401, code), code
+                assert AUTH_HEADER not in r.headers
+
+
+async def test_a_replayed_request_is_refused(pair: tuple[Served, Served]) -> None:
+    a, b = pair
+    import time
+
+    body, headers = _raw_request(
+        a.fed.keyring,
+        b.fed.node.key,
+        "sync",
+        {"digest": digest([]), "epoch": None, "since": 0},
+        time.time_ns() // 1_000_000,
+    )
+    async with aiohttp.ClientSession() as http:
+        async with http.post(b.url + "sync", data=body, headers=headers) as r:
+            assert r.status == 200
+            reply = open_message(a.fed.keyring, b.fed.node.key, await r.read())
+            assert reply["in_sync"] is True  # both empty
+        async with http.post(b.url + "sync", data=body, headers=headers) as r:
+            assert (r.status, await r.text()) == (401, "replay")
+
+
+async def test_an_undecryptable_body_is_refused_and_costs(pair: tuple[Served, Served]) -> None:
+    a, b = pair
+    import time
+
+    garbage = b"\x00" * 80
+    auth = sign_request(
+        a.fed.keyring,
+        b.fed.node.key,
+        "POST",
+        "/fed/v1/sync",
+        garbage,
+        time.time_ns() // 1_000_000,
+        b"\x05" * 16,
+    )
+    headers = {AUTH_HEADER: auth}
+    async with aiohttp.ClientSession() as http, http.post(b.url + "sync", data=garbage, headers=headers) as r:
+        assert r.status == 400
+        err = open_message(a.fed.keyring, b.fed.node.key, await r.read())
+        assert err["error"] == "bad-box"
+    assert b.fed.peers.get(a.fed.node.key).penalty > 0
+
+
+async def test_an_oversized_body_is_refused_before_anything_else(pair: tuple[Served, Served]) -> None:
+    _, b = pair
+    big = b"\x00" * (b.fed.limits.max_body + 1)
+    async with aiohttp.ClientSession() as http, http.post(b.url + "push", data=big) as r:
+        assert r.status == 413
+
+
+async def test_unreachable_and_refused_are_told_apart(
+    pair: tuple[Served, Served], make_node: Callable[..., Node]
+) -> None:
+    a, b = pair
+    b.fed.peers.set_state(a.fed.node.key, "blocked")
+    with pytest.raises(FedError) as e:  # B answers, unauthenticated: A is no longer known to it
+        await a.fed.syncer.sync(b.fed.node.key)
+    assert e.value.status == 401 and e.value.code == "unknown-key"
+    a.fed.peers.set_addrs(b.fed.node.key, ["127.0.0.1:9"])  # nothing listens there
+    with pytest.raises(Unreachable):
+        await a.fed.syncer.sync(b.fed.node.key)
+
+
+def test_response_signature_binds_status_nonce_body_and_requester() -> None:
+    server = SigningKeyring(SigningKey(seeded_rng(1)(32)))
+    client = SigningKeyring(SigningKey(seeded_rng(2)(32)))
+    body = close_message(server, client.key, {"ok": True})
+    sig = sign_response(server, client.key, 200, b"\x07" * 16, body)
+    check_response(sig, server.key, client.key, 200, b"\x07" * 16, body)
+    for status, nonce, data, requester in (
+        (500, b"\x07" * 16, body, client.key),
+        (200, b"\x08" * 16, body, client.key),
+        (200, b"\x07" * 16, body[:-1] + b"\x00", client.key),
+        (200, b"\x07" * 16, body, server.key),
+    ):
+        with pytest.raises(AuthError, match="bad-response"):
+            check_response(sig, server.key, requester, status, nonce, data)
+
+
+def test_request_checks_run_in_order() -> None:
+    sender = SigningKeyring(SigningKey(seeded_rng(3)(32)))
+    receiver = SigningKeyring(SigningKey(seeded_rng(4)(32)))
+    body = close_message(sender, receiver.key, [1])
+    auth = sign_request(sender, receiver.key, "POST", "/fed/v1/x", body, 1000, b"\x09" * 16)
+    guard = ReplayGuard()
+    # unknown sender is reported before a stale time or a bad signature
+    with pytest.raises(AuthError, match="unknown-key"):
+        check_request(auth, "POST", "/fed/v1/x", b"tampered", receiver.key, 10**12, guard, lambda k: False)
+    # a forged request does not burn the nonce: the real one still goes through afterwards
+    with pytest.raises(AuthError, match="bad-signature"):
+        check_request(auth, "POST", "/fed/v1/x", b"tampered", receiver.key, 1000, guard, lambda k: True)
+    ok = check_request(auth, "POST", "/fed/v1/x", body, receiver.key, 1000, guard, lambda k: True)
+    assert ok.sender == sender.key and open_message(receiver, sender.key, body) == [1]
+    with pytest.raises(AuthError, match="replay"):
+        check_request(auth, "POST", "/fed/v1/x", body, receiver.key, 1000, guard, lambda k: True)
+
+
+def test_boxes_hide_the_body_and_bind_both_keys() -> None:
+    a = SigningKeyring(SigningKey(seeded_rng(5)(32)))
+    b = SigningKeyring(SigningKey(seeded_rng(6)(32)))
+    c = SigningKeyring(SigningKey(seeded_rng(7)(32)))
+    secret = {"text": "nombre del testigo"}
+    boxed = close_message(a, b.key, secret)
+    assert (
+        b"testigo" not in boxed
+        and hashlib.sha256(boxed).digest() != hashlib.sha256(close_message(a, b.key, secret)).digest()
+    )
+    assert open_message(b, a.key, boxed) == secret
+    with pytest.raises(AuthError, match="bad-box"):
+        open_message(c, a.key, boxed)  # a third key cannot open it
+
+
+async def test_transport_tries_each_address(pair: tuple[Served, Served]) -> None:
+    a, b = pair
+    a.fed.peers.set_addrs(b.fed.node.key, ["127.0.0.1:9", b.addr])  # first dead, second alive
+    res = await a.fed.syncer.sync(b.fed.node.key)
+    assert res.in_sync
+
+
+async def test_http_transport_refuses_oversized_replies(pair: tuple[Served, Served]) -> None:
+    a, b = pair
+    for i in range(30):
+        b.fed.node.publish("core.note", {"text": "x" * 9000 + str(i)})
+    small = HttpTransport(
+        a.fed.keyring,
+        lambda peer: [b.addr],
+        a.fed.node.clock,
+        a.fed.node.rng,
+        type(a.fed.limits)(max_body=65_536),
+    )
+    try:
+        with pytest.raises(Unreachable, match="ValueError"):
+            await small.call(
+                b.fed.node.key, "exchange", {"wants": [[b.fed.node.key, "public", 1]], "records": []}
+            )
+    finally:
+        await small.close()
