@@ -116,7 +116,7 @@ def peer_add(ctx: click.Context, code: str, as_json: bool) -> None:
 
         async def go() -> dict[str, Any]:
             try:
-                return await fed.join(code)  # type: ignore[no-any-return]
+                return await fed.join(code)
             finally:
                 await fed.aclose()
 
@@ -205,7 +205,7 @@ def peer_candidates(ctx: click.Context, as_json: bool) -> None:
     """Nodes seen on the LAN (by 'tequio serve'); never trusted until you add them with an invite."""
     with open_node(ctx, unlock=False) as node:
         book = _book(node)
-        items = [
+        items: list[dict[str, Any]] = [
             {
                 "key": k.hex(),
                 "fingerprint": fingerprint(k),
