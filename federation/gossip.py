@@ -21,6 +21,7 @@ from .host import SyncHost
 from .peers import PeerBook
 from .service import FedError
 from .sync import Syncer, SyncResult, Unreachable
+from .wire import AuthError
 
 __all__ = ["Gossip", "GossipConfig"]
 
@@ -82,11 +83,10 @@ class Gossip:
                 )
                 log.info("peer %s unreachable (%s); next try in %d s", fingerprint(peer), e, wait // 1000)
                 return None
-            except FedError as e:
-                self.peers.unreachable(
-                    peer, f"{e.code}: {e.detail}", self.config.backoff_base_ms, self.config.backoff_max_ms
-                )
-                log.info("peer %s refused sync: %s", fingerprint(peer), e)
+            except (FedError, AuthError) as e:
+                what = f"{e.code}: {e.detail}"
+                self.peers.unreachable(peer, what, self.config.backoff_base_ms, self.config.backoff_max_ms)
+                log.info("peer %s refused or failed sync: %s", fingerprint(peer), what)
                 return None
             self.peers.reached(peer)
             return result
@@ -118,7 +118,7 @@ class Gossip:
                 self.peers.reached(peer)
             except Unreachable as e:
                 self.peers.unreachable(peer, str(e), self.config.backoff_base_ms, self.config.backoff_max_ms)
-            except FedError as e:
+            except (FedError, AuthError) as e:
                 log.info("peer %s refused push: %s", fingerprint(peer), e)
 
     def next_interval(self) -> float:

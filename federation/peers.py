@@ -14,6 +14,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
+from nacl.signing import VerifyKey
 from sqlite_utils import Database
 
 from .sync import PeerView
@@ -77,6 +78,8 @@ class Penalties:
     quarantine_at: int = 200  # from here on, requests are refused for ``quarantine_ms``
     quarantine_ms: int = 30 * 60 * 1000
     half_life_ms: int = 10 * 60 * 1000
+    per_flood: int = 5  # each request beyond the rate limit
+    max_requests_per_minute: int = 600  # an honest peer needs a few per round
 
 
 @dataclass(frozen=True)
@@ -184,6 +187,10 @@ class PeerBook:
 
     def trust(self, key: bytes, name: str, addrs: list[str]) -> None:
         """Add a peer as trusted, or refresh a known one's name and addresses (blocked stays blocked)."""
+        try:  # a key we could never box to or verify would only fail later, in every round
+            VerifyKey(key).to_curve25519_public_key()
+        except Exception:
+            raise ValueError("not an Ed25519 public key") from None
         with self.write():
             self.conn.execute(
                 "INSERT INTO fed_peers (key, name, addrs, state, added) VALUES (?, ?, ?, 'trusted', ?)"

@@ -1,15 +1,17 @@
 """What a node answers to its peers: the chain of checks every incoming request goes through.
 
 Order, for every method but ``handshake``: 1 the sender is a trusted peer (else 403, and nothing
-else is revealed), 2 not quarantined (429), 3 no other request from it in flight (429: one at a
-time per peer), 4 slowed peers wait, 5 the message parses (else 400 and a penalty), 6 the
-handler, whose received records are weighed for penalties. The same chain runs behind the HTTP
+else is revealed), 2 not quarantined (429), 3 within its request rate (else 429 and a penalty),
+4 no other request from it in flight (429: one at a time per peer), 5 slowed peers wait, 6 the
+message parses (else 400 and a penalty), 7 the handler, whose received records are weighed for
+penalties. The same chain runs behind the HTTP
 listener and behind the in-memory transport used by simulations.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -69,6 +71,7 @@ class FedService:
         self.invites = invites
         self.identity = identity  # (our name, our addresses), asked at handshake time
         self._busy: set[bytes] = set()
+        self._recent: dict[bytes, collections.deque[int]] = {}
         self._methods: dict[str, Callable[[bytes, Any], Any]] = {
             "sync": syncer.on_sync,
             "exchange": syncer.on_exchange,
@@ -94,6 +97,13 @@ class FedService:
         now = self.peers.clock()
         if peer.quarantined_until > now:
             raise FedError(429, "quarantined", peer.why)
+        recent = self._recent.setdefault(sender, collections.deque())
+        while recent and recent[0] <= now - 60_000:
+            recent.popleft()
+        if len(recent) >= self.peers.rules.max_requests_per_minute:
+            self.peers.penalise(sender, self.peers.rules.per_flood, "too many requests (flooding)")
+            raise FedError(429, "too-many-requests", "slow down")
+        recent.append(now)
         if sender in self._busy:
             raise FedError(429, "busy", "one request at a time per peer")
         handler = self._methods.get(method)

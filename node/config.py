@@ -107,6 +107,12 @@ class FederationSection(_Section):
     )
 
 
+class BlobsSection(_Section):
+    quota_mb: int = Field(
+        default=10_240, ge=0, description="Most disk space, in MiB, that blobs fetched from peers may take."
+    )
+
+
 class LogSection(_Section):
     level: Literal["debug", "info", "warning", "error"] = Field(
         default="warning", description="Least severe log level written to standard error."
@@ -122,6 +128,7 @@ class Config(_Section):
     store: StoreSection = Field(default_factory=StoreSection)
     ingest: IngestSection = Field(default_factory=IngestSection)
     federation: FederationSection = Field(default_factory=FederationSection)
+    blobs: BlobsSection = Field(default_factory=BlobsSection)
     log: LogSection = Field(default_factory=LogSection)
 
 

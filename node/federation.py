@@ -10,6 +10,7 @@ from typing import Any
 
 import ifaddr
 
+from federation.blobs import BlobFetcher
 from federation.gossip import Gossip, GossipConfig
 from federation.host import FeedHead, IngestSummary
 from federation.http import HttpTransport
@@ -85,6 +86,14 @@ class NodeSyncHost:
     def records_since(self, position: int, limit: int) -> list[tuple[bytes, str, bytes, int]]:
         return self.store.records_since(position, limit)
 
+    def wanted_blobs(self, limit: int) -> list[tuple[bytes, int]]:
+        return [(h, size) for h, size in self.store.blob_refs(limit * 4) if not self.node.blobs.has(h)][
+            :limit
+        ]
+
+    def may_fetch(self, peer: bytes, h: bytes) -> bool:
+        return any(self.may_read(peer, a, s) for a, s in self.store.blob_scopes(h))
+
     def ingest(self, wires: Sequence[bytes], source: str) -> IngestSummary:
         report = self.node.ingest(wires, source)
         return IngestSummary(
@@ -125,10 +134,17 @@ class Federation:
             transport = self.http
         self.transport = transport
         self.syncer = Syncer(self.host, transport, self.peers, self.limits)
-        self.service = FedService(
-            self.syncer, self.peers, self.invites, lambda: (node.name, self.addresses())
-        )
         rng = random.Random(seed if seed is not None else int.from_bytes(node.rng(8), "big"))
+        self.blobs = BlobFetcher(
+            node.blobs, self.host, transport, self.peers, node.config.blobs.quota_mb * 1024 * 1024, rng
+        )
+        self.service = FedService(
+            self.syncer,
+            self.peers,
+            self.invites,
+            lambda: (node.name, self.addresses()),
+            extra={"blob": self.blobs.on_blob},
+        )
         self.gossip = Gossip(
             self.syncer,
             self.peers,

@@ -227,6 +227,14 @@ class Ingestor:
             self.store.insert_records(
                 (r.id, fid, r.seq, p.kind if p else None, r.wire, now) for fid, r, p in accepted
             )
+            refs = [
+                (b.hash, r.id, r.author, r.scope, b.size, b.mime)
+                for _, r, p in accepted
+                if p
+                for b in p.blobs
+            ]
+            if refs:
+                self.store.add_blob_refs(refs)
         self.store.set_heads(
             (f.fid, f.top, f.ids.get(f.top), f.forked)
             for f in feeds.values()

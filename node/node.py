@@ -18,6 +18,7 @@ from typing import Any, Generic, TypeVar
 from nacl.signing import SigningKey
 from sqlite_utils import Database
 
+from federation.blobs import BlobStore
 from schemas import (
     PUBLIC,
     BlobRef,
@@ -97,6 +98,7 @@ class Node:
         self.clock = clock
         self.rng = rng
         self.state: _State = _State()
+        self.blobs = BlobStore(home / "blobs")
         #: Called (without arguments) after records are stored by this process; gossip wakes on it.
         self.listeners: list[Callable[[], None]] = []
         self.ingestor = Ingestor(

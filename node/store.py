@@ -17,7 +17,7 @@ import msgpack
 from sqlite_utils import Database
 
 from federation.peers import MIGRATIONS as FEDERATION_STEPS
-from schemas import Record, parse_wire
+from schemas import Record, parse_payload, parse_wire
 
 from .migrations import MigrationSet, apply_migrations, pending
 
@@ -106,6 +106,33 @@ def m002_feed_changes_and_epoch(db: Database) -> None:
     db.execute("CREATE INDEX feeds_changed ON feeds (changed)")
     db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value BLOB NOT NULL)")
     db.execute("INSERT INTO meta (key, value) VALUES ('epoch', randomblob(16))")
+
+
+@CORE_MIGRATIONS
+def m003_blob_refs(db: Database) -> None:
+    # Which records refer to which blobs, and in what scope: what to fetch, and who may fetch it.
+    db.execute(
+        """CREATE TABLE blob_refs (
+            hash BLOB NOT NULL,
+            record BLOB NOT NULL,
+            author BLOB NOT NULL,
+            scope TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            mime TEXT NOT NULL,
+            PRIMARY KEY (hash, record)
+        ) WITHOUT ROWID"""
+    )
+    rows = []
+    for rid, wire in db.execute("SELECT id, wire FROM records WHERE kind IS NOT NULL").fetchall():
+        _, author, scope, *_rest, payload = msgpack.unpackb(wire)
+        if scope != "public" or payload is None:
+            continue  # restricted payloads are read (and their blobs indexed) once governance opens them
+        try:
+            blobs = parse_payload(payload).blobs
+        except ValueError:
+            continue
+        rows += [(b.hash, rid, author, scope, b.size, b.mime) for b in blobs]
+    db.conn.executemany("INSERT OR IGNORE INTO blob_refs VALUES (?, ?, ?, ?, ?, ?)", rows)
 
 
 #: Federation's own tables (peers, views, invites), defined by ``federation`` and versioned here.
@@ -324,6 +351,22 @@ class Store:
             out.append(wire)
             size += len(wire)
         return out
+
+    def add_blob_refs(self, rows: Sequence[tuple[bytes, bytes, bytes, str, int, str]]) -> None:
+        """(hash, record id, author, scope, size, mime) of blobs that accepted records refer to."""
+        self.conn.executemany("INSERT OR IGNORE INTO blob_refs VALUES (?, ?, ?, ?, ?, ?)", rows)
+
+    def blob_refs(self, limit: int = 1000) -> list[tuple[bytes, int]]:
+        """(hash, size) of every blob some record refers to."""
+        return self.conn.execute(
+            "SELECT hash, max(size) FROM blob_refs GROUP BY hash LIMIT ?", (limit,)
+        ).fetchall()
+
+    def blob_scopes(self, blob: bytes) -> list[tuple[bytes, str]]:
+        """(author, scope) of the records referring to ``blob``."""
+        return self.conn.execute(
+            "SELECT DISTINCT author, scope FROM blob_refs WHERE hash = ?", (blob,)
+        ).fetchall()
 
     def add_fork(
         self, author: bytes, scope: str, seq: int, held: bytes, incoming: bytes, at: int, source: str

@@ -199,3 +199,37 @@ def test_invite_qr_is_printed(orgs: Callable[[str], Org]) -> None:
     _serve(a)
     r = a.run("invite", "--qr")
     assert r.returncode == 0 and r.stdout.startswith("TQ1") and ("█" in r.stdout or "▀" in r.stdout)
+
+
+def _serve_on(org: Org, port: str) -> None:
+    """Restart a node's serve on the federation port it had (peers know that address)."""
+    org.proc = subprocess.Popen(
+        [TEQUIO, "serve", "--fed-host", "127.0.0.1", "--fed-port", port, "--api-port", "0", "--no-discovery"],
+        env=org.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    for _ in range(6):
+        if "federation http://" in org.proc.stdout.readline():
+            return
+    raise AssertionError(org.proc.stderr.read() if org.proc.poll() is not None else "no federation line")
+
+
+def test_a_partition_heals_with_nothing_lost(orgs: Callable[[str], Org]) -> None:
+    a, b, c = orgs("Org A"), orgs("Org B"), orgs("Org C")
+    for org in (a, b, c):
+        _serve(org)
+    _connect(a, b)
+    _connect(b, c)
+    a.run("publish", "core.note", "--body", '{"text": "antes del corte"}')
+    _wait("the first record everywhere", lambda: len(c.ids()) == 1)
+    b.proc.send_signal(signal.SIGTERM)  # the link through B goes down
+    b.proc.wait(timeout=20)
+    for i in range(2):
+        a.run("publish", "core.note", "--body", json.dumps({"text": f"A durante el corte {i}"}))
+        c.run("publish", "core.note", "--body", json.dumps({"text": f"C durante el corte {i}"}))
+    assert len(a.ids()) == 3 and len(c.ids()) == 3
+    _serve_on(b, b.fed.split(":")[1])
+    _wait("every record everywhere", lambda: len(a.ids()) == len(b.ids()) == len(c.ids()) == 5, timeout=90)
+    assert a.ids() == b.ids() == c.ids()

@@ -240,3 +240,36 @@ async def test_a_hostile_announcement_cannot_make_us_want_invisible_feeds(
     c[0].service._methods["sync"] = lying_sync
     res = await c[1].syncer.sync(c[0].node.key)
     assert res.received == 0 and c[1].peers.load(c[0].node.key).heads == {}
+
+
+async def test_a_flooding_peer_is_refused_and_penalised_honest_peers_are_not(
+    make_node: Callable[..., Node],
+) -> None:
+    c = make_cluster(make_node, 3)
+    victim, flooder, honest = c[0], c[1], c[2]
+    c.trust(0, 1)
+    c.trust(0, 2)
+    victim.peers.rules = type(victim.peers.rules)(max_requests_per_minute=20, slow_at=50, quarantine_at=100)
+    from federation.sync import digest as dg
+
+    refused = 0
+    for _ in range(60):
+        try:
+            await flooder.transport.call(
+                victim.node.key, "sync", {"digest": dg([]), "epoch": None, "since": 0}
+            )
+        except FedError as e:
+            assert e.status == 429
+            refused += 1
+    assert refused == 40
+    peer = victim.peers.get(flooder.node.key)
+    assert peer.status(victim.node.clock(), victim.peers.rules) == "quarantined" and "flooding" in peer.why
+    honest.node.publish("core.note", {"text": "a mi ritmo"})
+    assert (await honest.syncer.sync(victim.node.key)).accepted_there == 1
+
+
+def test_only_real_keys_can_be_trusted(make_node: Callable[..., Node]) -> None:
+    c = make_cluster(make_node, 1)
+    with pytest.raises(ValueError, match="not an Ed25519 public key"):
+        c[0].peers.trust(bytes(32), "nadie", [])  # the all-zero key is not a usable point
+    assert c[0].peers.all() == []

@@ -256,3 +256,24 @@ async def test_http_transport_refuses_oversized_replies(pair: tuple[Served, Serv
             )
     finally:
         await small.close()
+
+
+async def test_a_hostile_trusted_peer_over_http_changes_nothing(pair: tuple[Served, Served]) -> None:
+    """Forged records and garbage from a trusted peer: nothing stored, and it ends up quarantined."""
+    from schemas import make_record
+    from tests.conftest import key, note
+
+    a, b = pair
+    b.fed.peers.rules = type(b.fed.peers.rules)(slow_at=1000, quarantine_at=40)
+    forged = []
+    for i in range(50):
+        w = bytearray(make_record(key(900 + i), "public", 1, None, i, note("falso")).wire)
+        w[-1] ^= 1
+        forged.append(bytes(w))
+    reply = await a.fed.transport.call(b.fed.node.key, "push", {"records": forged})
+    assert reply == {"accepted": 0, "rejected": 50}
+    assert b.fed.node.count() == 0
+    with pytest.raises(FedError) as e:
+        await a.fed.transport.call(b.fed.node.key, "push", {"records": forged})
+    assert e.value.status == 429 and e.value.code == "quarantined"
+    assert b.fed.node.count() == 0 and b.fed.node.store.check() == []

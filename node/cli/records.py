@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import mimetypes
 import os
 import sys
 from pathlib import Path
@@ -10,7 +11,7 @@ from typing import Any, BinaryIO
 
 import click
 
-from schemas import from_json, is_valid_scope, parse_key
+from schemas import BlobRef, from_json, is_valid_scope, parse_key
 
 from ..errors import TequioError
 from ..records import StoredRecord
@@ -49,17 +50,34 @@ def _check_author(ctx: click.Context, param: click.Parameter, value: str | None)
 @click.argument("kind")
 @click.option("--body", required=True, help='The body as a JSON object; bytes as {"$bin": "<hex>"}.')
 @click.option("--scope", default="public", show_default=True, callback=_check_scope, help="Who may read it.")
+@click.option(
+    "--attach",
+    "attach",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A file to store and refer to from the record (repeatable).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
-def publish(ctx: click.Context, kind: str, body: str, scope: str, as_json: bool) -> None:
-    """Sign and store a record of KIND as the next in this node's feed."""
+def publish(
+    ctx: click.Context, kind: str, body: str, scope: str, attach: tuple[Path, ...], as_json: bool
+) -> None:
+    """Sign and store a record of KIND as the next in this node's feed; --attach refers to files."""
     parsed = _parse_body(body)
     with open_node(ctx) as node:
-        stored = node.publish(kind, parsed, scope=scope)
+        blobs = []
+        for path in attach:
+            with progress_bar(f"storing {path.name}", path.stat().st_size) as _:
+                h, size = node.blobs.put_file(path)
+            mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+            blobs.append(BlobRef(h, size, mime))
+        stored = node.publish(kind, parsed, scope=scope, blobs=blobs)
     if as_json:
         echo_json({"id": stored.id.hex()})
     else:
         click.echo(f"published {stored.id.hex()}  ({kind}, {scope}, seq {stored.seq})")
+        for b in blobs:
+            click.echo(f"  attached {b.hash.hex()}  {b.size} bytes  {b.mime}")
 
 
 @click.group()

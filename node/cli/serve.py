@@ -53,6 +53,7 @@ async def _serve(node: Node, api_port: int, fed_host: str, fed_port: int, discov
         for host, port in fed_bound:
             click.echo(f"federation http://{host}:{port}/fed/v1/  ({len(fed.peers.trusted())} trusted peers)")
         tasks.append(asyncio.create_task(fed.gossip.run(stop), name="gossip"))
+        tasks.append(asyncio.create_task(fed.blobs.run(stop), name="blobs"))
         if discovery:
             from ..discovery import run_discovery
 
@@ -64,9 +65,12 @@ async def _serve(node: Node, api_port: int, fed_host: str, fed_port: int, discov
         await stop.wait()
     finally:
         stop.set()
-        for t in tasks:
+        if tasks:  # a task waiting on a slow peer is not worth a slow shutdown: grace, then cancel
+            _, late = await asyncio.wait(tasks, timeout=2)
+            for t in late:
+                t.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await asyncio.wait_for(t, 10)
+                await asyncio.gather(*late, return_exceptions=True)
         for runner in reversed(runners):
             await runner.cleanup()
         await fed.aclose()

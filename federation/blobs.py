@@ -1,0 +1,231 @@
+"""Blobs: files that records refer to by SHA-256, stored by content and fetched from peers in ranges.
+
+Nothing here reads a whole file into memory: adding a file hashes it while copying, a transfer
+moves 1 MiB ranges appended to a partial file (so an interrupted transfer resumes where it
+stopped), and a finished transfer is hashed again from disk before it is used.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import os
+import random
+from pathlib import Path
+from typing import Any, Protocol
+
+from schemas import fingerprint
+
+from .messages import MessageError
+from .peers import PeerBook
+from .service import FedError
+from .sync import Transport, Unreachable
+
+__all__ = ["CHUNK", "BlobError", "BlobFetcher", "BlobHost", "BlobStore"]
+
+CHUNK = 1 << 20
+log = logging.getLogger(__name__)
+
+
+class BlobError(ValueError):
+    """A blob could not be stored or verified."""
+
+
+class BlobStore:
+    """``root/ab/abcd…`` for complete blobs, ``root/partial/`` for transfers and copies in progress."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def path(self, h: bytes) -> Path:
+        x = h.hex()
+        return self.root / x[:2] / x
+
+    def has(self, h: bytes) -> bool:
+        return self.path(h).is_file()
+
+    def size(self, h: bytes) -> int | None:
+        try:
+            return self.path(h).stat().st_size
+        except FileNotFoundError:
+            return None
+
+    def usage(self) -> int:
+        """Bytes held, complete and partial."""
+        if not self.root.exists():
+            return 0
+        return sum(p.stat().st_size for p in self.root.rglob("*") if p.is_file())
+
+    def _partial(self, name: str) -> Path:
+        d = self.root / "partial"
+        d.mkdir(parents=True, exist_ok=True)
+        return d / name
+
+    def put_file(self, src: Path) -> tuple[bytes, int]:
+        """Copy ``src`` in, hashing as it goes; returns (sha256, size). A blob already held is kept."""
+        tmp = self._partial(f"add-{os.getpid()}-{random.getrandbits(64):016x}")
+        h = hashlib.sha256()
+        size = 0
+        try:
+            with src.open("rb") as fin, tmp.open("wb") as fout:
+                while chunk := fin.read(CHUNK):
+                    h.update(chunk)
+                    fout.write(chunk)
+                    size += len(chunk)
+                fout.flush()
+                os.fsync(fout.fileno())
+            digest = h.digest()
+            self._place(tmp, digest)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return digest, size
+
+    def _place(self, tmp: Path, h: bytes) -> None:
+        dest = self.path(h)
+        if dest.exists():
+            return
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(tmp, dest)
+
+    def read(self, h: bytes, offset: int, length: int) -> bytes:
+        with self.path(h).open("rb") as f:
+            f.seek(offset)
+            return f.read(length)
+
+    def partial_size(self, h: bytes) -> int:
+        p = self._partial(h.hex() + ".part")
+        return p.stat().st_size if p.exists() else 0
+
+    def append(self, h: bytes, offset: int, data: bytes) -> None:
+        p = self._partial(h.hex() + ".part")
+        have = p.stat().st_size if p.exists() else 0
+        if offset != have:
+            raise BlobError(f"range at {offset} does not continue the {have} bytes held")
+        with p.open("ab") as f:
+            f.write(data)
+
+    def finish(self, h: bytes, size: int) -> None:
+        """Verify a completed transfer from disk and move it into place; a mismatch is discarded."""
+        p = self._partial(h.hex() + ".part")
+        digest = hashlib.sha256()
+        total = 0
+        with p.open("rb") as f:
+            while chunk := f.read(CHUNK):
+                digest.update(chunk)
+                total += len(chunk)
+        if total != size or digest.digest() != h:
+            p.unlink()
+            raise BlobError(f"received {total} bytes that do not hash to {h.hex()[:16]}…; discarded")
+        self._place(p, h)
+
+    def discard(self, h: bytes) -> None:
+        self._partial(h.hex() + ".part").unlink(missing_ok=True)
+
+
+class BlobHost(Protocol):
+    def wanted_blobs(self, limit: int) -> list[tuple[bytes, int]]:
+        """(hash, size) of blobs that records we hold refer to and that we do not hold yet."""
+        ...
+
+    def may_fetch(self, peer: bytes, h: bytes) -> bool:
+        """Whether ``peer`` may read some record referring to blob ``h``."""
+        ...
+
+
+class BlobFetcher:
+    """Fetches wanted blobs from trusted peers, one range at a time, within a disk quota."""
+
+    def __init__(
+        self,
+        store: BlobStore,
+        host: BlobHost,
+        transport: Transport,
+        peers: PeerBook,
+        quota: int,
+        rng: random.Random,
+        chunk: int = CHUNK,
+    ) -> None:
+        self.store = store
+        self.host = host
+        self.transport = transport
+        self.peers = peers
+        self.quota = quota
+        self.rng = rng
+        self.chunk = chunk
+        #: Why the last attempt at a blob failed, for the operator.
+        self.problems: dict[bytes, str] = {}
+
+    # -- serving --------------------------------------------------------------------------------------
+
+    def on_blob(self, peer: bytes, message: Any) -> dict[str, Any]:
+        if not (
+            type(message) is dict
+            and type(message.get("hash")) is bytes
+            and len(message["hash"]) == 32
+            and type(message.get("offset")) is int
+            and message["offset"] >= 0
+            and type(message.get("length")) is int
+            and 0 < message["length"] <= CHUNK
+        ):
+            raise MessageError("blob: expected {hash: 32 bytes, offset: int >= 0, length: 1..1 MiB}")
+        h = message["hash"]
+        size = self.store.size(h)
+        # The same answer for "not held" and "not for you": a refusal reveals nothing.
+        if size is None or not self.host.may_fetch(peer, h):
+            raise FedError(404, "no-such-blob", "")
+        return {"data": self.store.read(h, message["offset"], message["length"]), "size": size}
+
+    # -- fetching -------------------------------------------------------------------------------------
+
+    async def fetch_from(self, peer: bytes, h: bytes, size: int) -> None:
+        """Fetch (or resume) one blob from one peer; raises on any failure, keeping the partial file."""
+        offset = self.store.partial_size(h)
+        while offset < size:
+            reply = await self.transport.call(
+                peer, "blob", {"hash": h, "offset": offset, "length": min(self.chunk, size - offset)}
+            )
+            data = reply.get("data") if isinstance(reply, dict) else None
+            if type(data) is not bytes or not data or len(data) > min(self.chunk, size - offset):
+                raise BlobError("a peer sent a malformed range")
+            self.store.append(h, offset, data)
+            offset += len(data)
+        self.store.finish(h, size)
+
+    async def run_once(self, limit: int = 100) -> int:
+        """Try every wanted blob once; returns how many were completed."""
+        done = 0
+        for h, size in self.host.wanted_blobs(limit):
+            if self.store.usage() + size - self.store.partial_size(h) > self.quota:
+                self.problems[h] = f"over the blob quota ({self.quota} bytes)"
+                continue
+            peers = [p.key for p in self.peers.trusted()]
+            self.rng.shuffle(peers)
+            for peer in peers:
+                try:
+                    await self.fetch_from(peer, h, size)
+                except FedError as e:
+                    if e.code != "no-such-blob":
+                        self.problems[h] = f"{fingerprint(peer)}: {e.code}"
+                    continue
+                except Unreachable as e:
+                    self.problems[h] = f"{fingerprint(peer)}: unreachable ({e})"
+                    continue
+                except BlobError as e:
+                    self.problems[h] = str(e)
+                    log.warning("blob %s from %s: %s", h.hex()[:16], fingerprint(peer), e)
+                    continue
+                self.problems.pop(h, None)
+                done += 1
+                break
+        return done
+
+    async def run(self, stop: asyncio.Event, every_s: float = 5.0) -> None:
+        while not stop.is_set():
+            try:
+                await self.run_once()
+            except Exception:
+                log.exception("blob fetching failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), every_s)
