@@ -33,6 +33,8 @@ from .wire import (
 __all__ = ["PATH_PREFIX", "HttpTransport", "make_fed_app"]
 
 PATH_PREFIX = "/fed/v1/"
+#: Headers aiohttp would add that say nothing a peer needs (every byte counts on a mesh link).
+_SKIP = ("User-Agent", "Accept", "Accept-Encoding", "Content-Type")
 log = logging.getLogger(__name__)
 
 
@@ -75,8 +77,11 @@ def make_fed_app(
             log.exception("federation %s from %s failed", method, auth.sender.hex()[:16])
             status, payload = 500, {"error": "internal", "detail": ""}
         out = close_message(keyring, auth.sender, payload)
-        headers = {AUTH_HEADER: sign_response(keyring, auth.sender, status, auth.nonce, out)}
-        return web.Response(status=status, body=out, headers=headers, content_type="application/octet-stream")
+        headers = {
+            AUTH_HEADER: sign_response(keyring, auth.sender, status, auth.nonce, out),
+            "Server": "tequio",
+        }
+        return web.Response(status=status, body=out, headers=headers)
 
     app.router.add_post(PATH_PREFIX + "{method}", handle)
     return app
@@ -120,11 +125,13 @@ class HttpTransport:
         path = PATH_PREFIX + method
         nonce = self.rng(16)
         auth = sign_request(self.keyring, peer, "POST", path, body, self.clock(), nonce)
-        headers = {AUTH_HEADER: auth, "Content-Type": "application/octet-stream"}
+        headers = {AUTH_HEADER: auth}
         errors = []
         for addr in addrs:
             try:
-                async with self._session.post(f"http://{addr}{path}", data=body, headers=headers) as resp:
+                async with self._session.post(
+                    f"http://{addr}{path}", data=body, headers=headers, skip_auto_headers=_SKIP
+                ) as resp:
                     data = await self._read(resp)
                     status = resp.status
                     signature = resp.headers.get(AUTH_HEADER)

@@ -38,6 +38,8 @@ class Limits:
     batch_bytes: int = 4 * 1024 * 1024  # record bytes a responder puts in one reply
     max_wants: int = 5000  # feeds asked for in one exchange
     max_changes: int = 50_000  # feed heads in one sync reply (more are paged)
+    small_records: int = 100  # a delta this small travels inside the sync request or reply
+    small_bytes: int = 256 * 1024
 
 
 class MessageError(ValueError):
@@ -111,15 +113,28 @@ class SyncRequest:
     epoch: bytes | None
     since: int
     after: tuple[bytes, str] | None
+    records: list[bytes]
 
 
-def parse_sync_request(msg: Any) -> SyncRequest:
+def _small_records(msg: Any, limits: Limits) -> list[bytes]:
+    if type(msg) is not dict or "records" not in msg:
+        return []
+    records = _records(msg, limits)
+    if len(records) > limits.small_records or sum(map(len, records)) > limits.small_bytes:
+        raise MessageError(
+            f"more than {limits.small_records} records or {limits.small_bytes} bytes in a sync"
+        )
+    return records
+
+
+def parse_sync_request(msg: Any, limits: Limits) -> SyncRequest:
     after = _get(msg, "after", list, optional=True)
     return SyncRequest(
         _get(msg, "digest", bytes, size=32),
         _get(msg, "epoch", bytes, size=16, optional=True),
         _get(msg, "since", int),
         _feed(after, "after") if after is not None else None,
+        _small_records(msg, limits),
     )
 
 
@@ -131,14 +146,17 @@ class SyncReply:
     full: bool
     changes: list[FeedHead]
     more: bool
+    records: list[bytes]
+    accepted: int
 
 
 def parse_sync_reply(msg: Any, limits: Limits) -> SyncReply:
     in_sync = _get(msg, "in_sync", bool)
     epoch = _get(msg, "epoch", bytes, size=16)
     position = _get(msg, "position", int)
+    accepted = _get(msg, "accepted", int, optional=True) or 0
     if in_sync:
-        return SyncReply(True, epoch, position, False, [], False)
+        return SyncReply(True, epoch, position, False, [], False, [], accepted)
     return SyncReply(
         False,
         epoch,
@@ -146,6 +164,8 @@ def parse_sync_reply(msg: Any, limits: Limits) -> SyncReply:
         _get(msg, "full", bool),
         _heads(msg, "changes", limits.max_changes),
         _get(msg, "more", bool),
+        _small_records(msg, limits),
+        accepted,
     )
 
 

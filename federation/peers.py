@@ -63,8 +63,14 @@ def m001_peers(db: Database) -> None:
     db.execute("CREATE TABLE fed_state (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
 
 
+def m002_view_sent(db: Database) -> None:
+    # Our own position when a sync with the peer last completed: records after it are the ones to
+    # offer the peer at once in the next round (section 12, small deltas in one round trip).
+    db.execute("ALTER TABLE fed_views ADD COLUMN sent INTEGER NOT NULL DEFAULT 0")
+
+
 #: Schema steps of federation's tables, in order; the node wraps them in a named migration set.
-MIGRATIONS = [m001_peers]
+MIGRATIONS = [m001_peers, m002_view_sent]
 
 
 @dataclass(frozen=True)
@@ -255,21 +261,24 @@ class PeerBook:
     # -- views (sync.ViewStore) ----------------------------------------------------------------------------
 
     def load(self, peer: bytes) -> PeerView:
-        row = self.conn.execute("SELECT epoch, position FROM fed_views WHERE peer = ?", (peer,)).fetchone()
+        row = self.conn.execute(
+            "SELECT epoch, position, sent FROM fed_views WHERE peer = ?", (peer,)
+        ).fetchone()
         heads = {
             (a, s): q
             for a, s, q in self.conn.execute(
                 "SELECT author, scope, seq FROM fed_heads WHERE peer = ?", (peer,)
             )
         }
-        return PeerView(row[0], row[1], heads) if row else PeerView(heads=heads)
+        return PeerView(row[0], row[1], heads, row[2]) if row else PeerView(heads=heads)
 
     def save(self, peer: bytes, view: PeerView) -> None:
         with self.write():
             self.conn.execute(
-                "INSERT INTO fed_views (peer, epoch, position) VALUES (?, ?, ?)"
-                " ON CONFLICT (peer) DO UPDATE SET epoch = excluded.epoch, position = excluded.position",
-                (peer, view.epoch, view.position),
+                "INSERT INTO fed_views (peer, epoch, position, sent) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (peer) DO UPDATE SET epoch = excluded.epoch, position = excluded.position,"
+                " sent = excluded.sent",
+                (peer, view.epoch, view.position, view.sent),
             )
             stored = {
                 (a, s): q

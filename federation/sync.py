@@ -58,6 +58,8 @@ class PeerView:
     epoch: bytes | None = None
     position: int = 0
     heads: dict[Feed, int] = field(default_factory=dict)
+    #: Our own position when the last sync with this peer completed.
+    sent: int = 0
 
 
 class ViewStore(Protocol):
@@ -122,12 +124,24 @@ class Syncer:
     async def sync(self, peer: bytes) -> SyncResult:
         res = SyncResult(peer)
         view = self.views.load(peer)
+        started_at = self.host.position()
         mine = self.host.visible_heads(peer)
+        offer = self._fresh(peer, view.sent, view.heads)
         request: dict[str, Any] = {"digest": digest(mine), "epoch": view.epoch, "since": view.position}
+        if offer:
+            request["records"] = offer
         reply = parse_sync_reply(await self._call(peer, "sync", request, res), self.limits)
+        if offer:
+            res.sent += len(offer)
+            res.accepted_there += reply.accepted
+            if reply.accepted == len(offer):  # all taken: it holds them now (else the exchange resends)
+                for feed, seq in self._top_seqs(offer).items():
+                    view.heads[feed] = max(view.heads.get(feed, 0), seq)
+        if reply.records:
+            self._take(peer, reply.records, res)
         if reply.in_sync:
             view.heads = {(h.author, h.scope): h.seq for h in mine}
-            view.epoch, view.position = reply.epoch, reply.position
+            view.epoch, view.position, view.sent = reply.epoch, reply.position, started_at
             self.views.save(peer, view)
             res.in_sync = True
             return res
@@ -144,10 +158,34 @@ class Syncer:
                 view.heads[(h.author, h.scope)] = h.seq
         view.epoch, view.position = reply.epoch, reply.position
         try:
-            await self._exchange(peer, view, mine, res)
+            await self._exchange(peer, view, self.host.visible_heads(peer) if reply.records else mine, res)
+            view.sent = started_at
         finally:
             self.views.save(peer, view)
         return res
+
+    def _fresh(
+        self, peer: bytes, since: int, theirs: dict[Feed, int], exclude: set[bytes] | None = None
+    ) -> list[bytes]:
+        """Records accepted after ``since`` that ``peer`` may read and lacks, if few enough to travel
+        inside a sync message; otherwise nothing (the exchange that follows moves them)."""
+        lim = self.limits
+        scan = self.host.records_since(since, lim.small_records * 4 + 1)
+        if len(scan) > lim.small_records * 4:
+            return []
+        out: list[bytes] = []
+        size = 0
+        for author, scope, wire, _ in scan:
+            if not self.host.may_read(peer, author, scope) or (exclude and wire in exclude):
+                continue
+            seq = msgpack.unpackb(wire)[3]
+            if seq <= theirs.get((author, scope), 0):
+                continue
+            out.append(wire)
+            size += len(wire)
+            if len(out) > lim.small_records or size > lim.small_bytes:
+                return []
+        return out
 
     async def _exchange(self, peer: bytes, view: PeerView, mine: list[FeedHead], res: SyncResult) -> None:
         lim = self.limits
@@ -227,17 +265,21 @@ class Syncer:
     # -- answering a peer ---------------------------------------------------------------------------------
 
     def on_sync(self, peer: bytes, message: Any) -> dict[str, Any]:
-        req = parse_sync_request(message)
+        req = parse_sync_request(message, self.limits)
+        accepted = self._receive(peer, req.records).accepted if req.records else 0
         epoch, position = self.host.epoch(), self.host.position()  # before the heads: never miss a change
         mine = self.host.visible_heads(peer)
         if digest(mine) == req.digest:
-            return {"in_sync": True, "epoch": epoch, "position": position}
+            done: dict[str, Any] = {"in_sync": True, "epoch": epoch, "position": position}
+            if req.records:
+                done["accepted"] = accepted
+            return done
         full = req.epoch != epoch or req.since > position or req.since == 0
         changes = mine if full else self.host.visible_heads(peer, req.since)
         if req.after is not None:
             changes = [h for h in changes if (h.author, h.scope) > req.after]
         page = changes[: self.limits.max_changes]
-        return {
+        reply: dict[str, Any] = {
             "in_sync": False,
             "epoch": epoch,
             "position": position,
@@ -245,6 +287,15 @@ class Syncer:
             "changes": [list(h) for h in page],
             "more": len(changes) > len(page),
         }
+        if req.records:
+            reply["accepted"] = accepted
+        if not full and req.after is None:
+            # A small delta travels here and then, saving the exchange's round trip. The peer knew
+            # everything up to ``since``; the records after it are what it may lack.
+            fresh = self._fresh(peer, req.since, {}, exclude=set(req.records))
+            if fresh:
+                reply["records"] = fresh
+        return reply
 
     def on_exchange(self, peer: bytes, message: Any) -> dict[str, Any]:
         req = parse_exchange_request(message, self.limits)

@@ -273,3 +273,42 @@ def test_only_real_keys_can_be_trusted(make_node: Callable[..., Node]) -> None:
     with pytest.raises(ValueError, match="not an Ed25519 public key"):
         c[0].peers.trust(bytes(32), "nadie", [])  # the all-zero key is not a usable point
     assert c[0].peers.all() == []
+
+
+async def test_a_small_delta_moves_in_one_round_trip_either_way(make_node: Callable[..., Node]) -> None:
+    c = make_cluster(make_node, 2)
+    c.trust(0, 1)
+    for i in range(3):
+        c[0].node.publish("core.note", {"text": f"base {i}"})
+    await c[1].syncer.sync(c[0].node.key)
+    # The responder holds the new record: it comes back inside the sync reply.
+    c[0].node.publish("core.note", {"text": "nueva en A"})
+    res = await c[1].syncer.sync(c[0].node.key)
+    assert (res.round_trips, res.accepted_here) == (1, 1)
+    # The initiator holds it: it goes inside the sync request.
+    c[1].node.publish("core.note", {"text": "nueva en B"})
+    res = await c[1].syncer.sync(c[0].node.key)
+    assert (res.round_trips, res.accepted_there) == (1, 1)
+    assert c.ids(0) == c.ids(1) and (await c[1].syncer.sync(c[0].node.key)).in_sync
+
+
+async def test_a_large_delta_falls_back_to_the_exchange(make_node: Callable[..., Node]) -> None:
+    c = make_cluster(make_node, 2)
+    c.trust(0, 1)
+    c[0].node.publish("core.note", {"text": "base"})
+    await c[1].syncer.sync(c[0].node.key)
+    feed = Feed(key(700))
+    assert c[0].node.ingest([feed.next().wire for _ in range(150)]).accepted == 150
+    res = await c[1].syncer.sync(c[0].node.key)
+    assert res.accepted_here == 150 and res.round_trips == 2
+
+
+async def test_an_oversized_sync_offer_is_malformed(make_node: Callable[..., Node]) -> None:
+    c = make_cluster(make_node, 2)
+    c.trust(0, 1)
+    too_many = [Feed(key(710 + i)).next().wire for i in range(101)]
+    with pytest.raises(FedError) as e:
+        await c[1].transport.call(
+            c[0].node.key, "sync", {"digest": digest([]), "epoch": None, "since": 0, "records": too_many}
+        )
+    assert e.value.status == 400 and c[0].node.count() == 0
