@@ -126,7 +126,9 @@ class Syncer:
         view = self.views.load(peer)
         started_at = self.host.position()
         mine = self.host.visible_heads(peer)
-        offer = self._fresh(peer, view.sent, view.heads)
+        # Offer only from knowledge: before a first round we know nothing of the peer's heads, and
+        # would send records it most likely holds already.
+        offer = self._fresh(peer, view.sent, view.heads) if view.epoch is not None else []
         request: dict[str, Any] = {"digest": digest(mine), "epoch": view.epoch, "since": view.position}
         if offer:
             request["records"] = offer

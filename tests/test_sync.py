@@ -312,3 +312,15 @@ async def test_an_oversized_sync_offer_is_malformed(make_node: Callable[..., Nod
             c[0].node.key, "sync", {"digest": digest([]), "epoch": None, "since": 0, "records": too_many}
         )
     assert e.value.status == 400 and c[0].node.count() == 0
+
+
+async def test_a_first_sync_offers_nothing_speculatively(make_node: Callable[..., Node]) -> None:
+    """Two nodes holding the same records meet for the first time: only digests cross."""
+    c = make_cluster(make_node, 2)
+    c.trust(0, 1)
+    shared = [Feed(key(720)).next().wire for _ in range(1)] + Feed(key(721)).take(20)
+    wires = [w if isinstance(w, bytes) else w.wire for w in shared]
+    assert c[0].node.ingest(wires).accepted == c[1].node.ingest(wires).accepted == 21
+    before = c[1].transport.meter.sent
+    res = await c[1].syncer.sync(c[0].node.key)
+    assert res.in_sync and res.sent == 0 and c[1].transport.meter.sent - before < 200
