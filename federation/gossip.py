@@ -76,7 +76,7 @@ class Gossip:
         """One round with one peer; failures are recorded (back-off) and returned as None."""
         async with self._lock(peer):
             try:
-                result = await self.syncer.sync(peer)
+                result = await self._retry_busy(peer)
             except Unreachable as e:
                 wait = self.peers.unreachable(
                     peer, str(e), self.config.backoff_base_ms, self.config.backoff_max_ms
@@ -90,6 +90,18 @@ class Gossip:
                 return None
             self.peers.reached(peer)
             return result
+
+    async def _retry_busy(self, peer: bytes, attempts: int = 5) -> SyncResult:
+        """A peer answers one request from us at a time; another process of ours (``tequio sync``
+        beside ``serve``) may be mid-request: wait a little and try again rather than fail."""
+        for i in range(attempts):
+            try:
+                return await self.syncer.sync(peer)
+            except FedError as e:
+                if e.code != "busy" or i == attempts - 1:
+                    raise
+                await asyncio.sleep(0.2 * 2**i * self.rng.uniform(0.5, 1.5))
+        raise AssertionError("unreachable")  # the loop returns or raises
 
     async def round(self) -> list[SyncResult]:
         """Anti-entropy: sync with up to ``fanout`` random ready peers, concurrently."""

@@ -72,6 +72,8 @@ def test_kill_9_mid_import_keeps_store_and_chains_intact(tmp_path: Path) -> None
     total = _write_stream(stream, authors=60, per_author=500)
     home = tmp_path / "home"
     Node.create(home, name="Crash", kdf_profile="interactive").close()
+    cfg = home / "tequio.toml"  # many small transactions: many moments to be killed in
+    cfg.write_text(cfg.read_text().replace("batch_size = 5000", "batch_size = 1000"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("TEQUIO_")} | {"TEQUIO_HOME": str(home)}
     db_path = home / DB_FILE
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
 import pytest
@@ -324,3 +325,20 @@ async def test_a_first_sync_offers_nothing_speculatively(make_node: Callable[...
     before = c[1].transport.meter.sent
     res = await c[1].syncer.sync(c[0].node.key)
     assert res.in_sync and res.sent == 0 and c[1].transport.meter.sent - before < 200
+
+
+async def test_a_busy_peer_is_retried_not_failed(make_node: Callable[..., Node]) -> None:
+    """`tequio sync` beside `serve`: the peer may be answering our other process; we wait and retry."""
+    c = make_cluster(make_node, 2)
+    c.trust(0, 1)
+    c[0].node.publish("core.note", {"text": "espera tu turno"})
+    c[0].service._busy.add(c[1].node.key)  # as if a request from B were in flight at A
+
+    async def release() -> None:
+        await asyncio.sleep(0.3)
+        c[0].service._busy.discard(c[1].node.key)
+
+    task = asyncio.create_task(release())
+    res = await c[1].gossip.sync_with(c[0].node.key)
+    await task
+    assert res is not None and res.accepted_here == 1
