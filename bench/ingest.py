@@ -122,19 +122,26 @@ def _with_workers(node, n: int):  # type: ignore[no-untyped-def]
     return node.ingestor
 
 
+#: Runs a command and reports its peak RSS (KiB) on the last line of stderr. A small process forks
+#: it: ru_maxrss survives exec, so a child forked straight from this (large) process would report it.
+_PEAK_RSS = (
+    "import os, subprocess, sys; p = subprocess.Popen(sys.argv[1:]); _, st, ru = os.wait4(p.pid, 0); "
+    "print(ru.ru_maxrss, file=sys.stderr); sys.exit(os.waitstatus_to_exitcode(st))"
+)
+
+
 def run_child(args: list[str], env: dict[str, str] | None = None) -> tuple[float, str, int]:
-    """(wall seconds, stdout, peak RSS in KiB) of a child process, reaped with wait4 for its own rusage."""
+    """(wall seconds, stdout, peak RSS in KiB) of a command."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         t = time.perf_counter()
-        proc = subprocess.Popen(args, stdout=out, stderr=err, env=env)
-        _, status, usage = os.wait4(proc.pid, 0)
+        code = subprocess.call([sys.executable, "-c", _PEAK_RSS, *args], stdout=out, stderr=err, env=env)
         wall = time.perf_counter() - t
-        proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
-        if proc.returncode != 0:
-            raise SystemExit(f"child failed ({proc.returncode}): {err.read().decode()}")
-        return wall, out.read().decode(), usage.ru_maxrss
+        errors = err.read().decode().strip().splitlines()
+        if code != 0:
+            raise SystemExit(f"child failed ({code}): {' '.join(errors)}")
+        return wall, out.read().decode(), int(errors[-1])
 
 
 def main() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import subprocess
+import sys
 import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +21,13 @@ from schemas import BlobRef, Payload, direct_scope, make_record
 from tests.conftest import TEQUIO, key
 from tests.fedkit import make_cluster
 from tests.test_ingest import StandInPolicy
+
+#: Runs a command and prints its peak RSS (KiB). A small process forks it: ru_maxrss survives exec,
+#: so a child forked straight from a large test process would report that process's size.
+PEAK_RSS = (
+    "import os, subprocess, sys; p = subprocess.Popen(sys.argv[1:]); _, st, ru = os.wait4(p.pid, 0); "
+    "sys.stdout.flush(); print(ru.ru_maxrss); sys.exit(os.waitstatus_to_exitcode(st))"
+)
 
 
 def _file(tmp_path: Path, size: int, name: str = "photo.jpg", seed: int = 1) -> Path:
@@ -210,14 +218,12 @@ def test_cli_attaches_a_300_mb_file_without_reading_it_into_memory(cli, tmp_path
     env = {k: v for k, v in os.environ.items() if not k.startswith("TEQUIO_")} | {
         "TEQUIO_HOME": str(cli.home)
     }
-    proc = subprocess.Popen(
-        [TEQUIO, "publish", "core.note", "--body", '{"text": "video"}', "--attach", str(big)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+    cmd = [TEQUIO, "publish", "core.note", "--body", '{"text": "video"}', "--attach", str(big)]
+    r = subprocess.run(
+        [sys.executable, "-c", PEAK_RSS, *cmd], env=env, capture_output=True, text=True, timeout=300
     )
-    _, status, usage = os.wait4(proc.pid, 0)
-    out = proc.stdout.read().decode()
-    assert os.waitstatus_to_exitcode(status) == 0, proc.stderr.read()
-    assert usage.ru_maxrss < 120 * 1024, f"peak RSS {usage.ru_maxrss / 1024:.0f} MiB"
+    assert r.returncode == 0, r.stderr
+    *lines, peak_kib = r.stdout.strip().splitlines()
+    out = "\n".join(lines)
+    assert int(peak_kib) < 120 * 1024, f"peak RSS {int(peak_kib) / 1024:.0f} MiB"
     assert f"{300 * 1024 * 1024} bytes  video/mp4" in out
