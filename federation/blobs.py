@@ -13,6 +13,7 @@ import hashlib
 import logging
 import os
 import random
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -65,12 +66,17 @@ class BlobStore:
 
     def put_file(self, src: Path) -> tuple[bytes, int]:
         """Copy ``src`` in, hashing as it goes; returns (sha256, size). A blob already held is kept."""
+        with src.open("rb") as fin:
+            return self.put_chunks(iter(lambda: fin.read(CHUNK), b""))
+
+    def put_chunks(self, chunks: Iterable[bytes]) -> tuple[bytes, int]:
+        """Store the concatenation of ``chunks`` (e.g. a file as it is encrypted); returns (sha256, size)."""
         tmp = self._partial(f"add-{os.getpid()}-{random.getrandbits(64):016x}")
         h = hashlib.sha256()
         size = 0
         try:
-            with src.open("rb") as fin, tmp.open("wb") as fout:
-                while chunk := fin.read(CHUNK):
+            with tmp.open("wb") as fout:
+                for chunk in chunks:
                     h.update(chunk)
                     fout.write(chunk)
                     size += len(chunk)

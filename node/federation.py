@@ -48,13 +48,12 @@ class NodeSyncHost:
         return self.store.position()
 
     def may_read(self, reader: bytes, author: bytes, scope: str) -> bool:
-        """Public feeds, direct feeds addressed to the reader, and the reader's own feeds.
-
-        Group scopes are readable by their members once governance decides membership; until
-        then no peer is shown any.
-        """
+        """Public feeds, direct feeds addressed to the reader, the reader's own feeds, and the feeds
+        of groups the reader is a member of now (as this node's folded state says)."""
         if scope == PUBLIC or author == reader:
             return True
+        if scope.startswith("g:"):
+            return self.node.governance.may_read(reader, scope)
         return scope == "d:" + reader.hex()
 
     def visible_heads(self, peer: bytes, since: int = 0) -> list[FeedHead]:

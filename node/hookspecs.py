@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from aiohttp import web
     from sqlite_utils import Database
 
+    from governance import Action, DecisionMethod
     from schemas import ForkProof
 
     from .kinds import Kind
@@ -62,6 +63,16 @@ def register_commands() -> list[click.Command]:
 @hookspec
 def register_routes(node: Node) -> list[web.RouteDef]:
     """aiohttp routes for the local API, served under ``/api/v1/`` behind the API token."""
+
+
+@hookspec
+def register_actions() -> list[Action]:
+    """Governance actions this plugin declares, each with its default rule and the kinds it governs."""
+
+
+@hookspec
+def register_decision_methods() -> dict[str, DecisionMethod]:
+    """Decision methods by name (how a proposal's ballots become an outcome) to merge."""
 
 
 @hookspec

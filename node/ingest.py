@@ -41,23 +41,35 @@ log = logging.getLogger(__name__)
 class AccessPolicy(Protocol):
     """What governance decides for the pipeline: who may write where, and how to read a payload."""
 
-    def may_write(self, author: bytes, scope: str, kind: str | None) -> bool:
-        """Step 11. Called with ``kind=None`` before the payload is opened, then again with its kind."""
+    def may_write(self, record: Record, kind: str | None) -> str | None:
+        """Step 11: None to allow, else why not. Called with ``kind=None`` before the payload is
+        opened, then again with its kind."""
         ...
 
     def open_payload(self, record: Record) -> bytes | None:
         """Step 12. The plaintext payload map bytes, or None if this node cannot read it."""
         ...
 
+    def refresh(self, stored: Sequence[StoredRecord]) -> bool:
+        """Records were just stored: whether that changed what the policy allows or can open.
+
+        When it did, the batch's retryable rejections are tried again at once, so a batch that
+        holds an admission and the new member's first record accepts both, in either order.
+        """
+        ...
+
 
 class PublicOnly:
     """The policy before governance is wired in: anyone may write; only public payloads are readable."""
 
-    def may_write(self, author: bytes, scope: str, kind: str | None) -> bool:
-        return True
+    def may_write(self, record: Record, kind: str | None) -> str | None:
+        return None
 
     def open_payload(self, record: Record) -> bytes | None:
         return record.payload if record.scope == PUBLIC else None
+
+    def refresh(self, stored: Sequence[StoredRecord]) -> bool:
+        return False
 
 
 class _Feed:
@@ -79,6 +91,9 @@ def _feed_order(item: tuple[int, Record]) -> tuple[bytes, str, int]:
     r = item[1]
     return r.author, r.scope, r.seq
 
+
+#: Rejections that other records of the same batch may clear.
+_RETRIED = frozenset({Reason.GAP, Reason.NOT_PERMITTED, Reason.UNDECRYPTABLE})
 
 #: Below this many records a batch is checked on the calling thread: handing it over costs more.
 _MIN_PARALLEL = 1024
@@ -141,15 +156,41 @@ class Ingestor:
         return report
 
     def apply(self, items: list[tuple[int, Record]], source: str, report: IngestReport) -> None:
-        """Steps 8-13 and the write, inside the caller's write transaction."""
+        """Steps 8-13 and the write, inside the caller's write transaction.
+
+        Rejections that may clear once other records of the batch are stored (``gap``,
+        ``not-permitted``, ``undecryptable``) are tried again while the policy says it changed.
+        """
+        pending = items
+        first = True
+        while True:
+            deferred, stored = self._apply_once(pending, source, report, first)
+            first = False
+            if not deferred or not stored or not self.access.refresh(stored):
+                break
+            pending = [(rej.index, rec) for rej, rec in deferred]
         now = self.clock()
+        report.rejected.extend(rej for rej, _ in deferred)
+        self.store.add_rejections(
+            [self._log_row(now, source, rej, rec) for rej, rec in deferred], self.keep_rejections
+        )
+
+    def _apply_once(
+        self, items: list[tuple[int, Record]], source: str, report: IngestReport, first: bool = True
+    ) -> tuple[list[tuple[Rejection, Record]], list[StoredRecord]]:
+        """One pass: returns the retryable rejections (not yet reported) and what was stored."""
+        now = self.clock()
+        deferred: list[tuple[Rejection, Record]] = []
         items.sort(key=_feed_order)
         feeds: dict[tuple[bytes, str], _Feed] = {}
         accepted: list[tuple[int, Record, Payload | None]] = []
-        logged: list[tuple] = [self._log_row(now, source, r, None) for r in report.rejected]
+        logged: list[tuple] = [self._log_row(now, source, r, None) for r in report.rejected] if first else []
 
         def reject(index: int, rec: Record, reason: Reason, detail: str) -> None:
             rej = Rejection(index, reason, detail, rec.id)
+            if reason in _RETRIED:
+                deferred.append((rej, rec))
+                return
             report.rejected.append(rej)
             logged.append(self._log_row(now, source, rej, rec))
 
@@ -186,8 +227,8 @@ class Ingestor:
                 reject(index, rec, Reason.FORK, feed.why)
                 continue
             # 11. not-permitted, at the scope level (the kind is not known before the payload is open).
-            if not self.access.may_write(rec.author, rec.scope, None):
-                reject(index, rec, Reason.NOT_PERMITTED, f"author may not write to {rec.scope}")
+            if (why := self.access.may_write(rec, None)) is not None:
+                reject(index, rec, Reason.NOT_PERMITTED, why)
                 continue
             payload = None
             if rec.payload is not None:
@@ -202,13 +243,8 @@ class Ingestor:
                     reject(index, rec, Reason.MALFORMED, str(e))
                     continue
                 # 11, again, now that the kind is known.
-                if not self.access.may_write(rec.author, rec.scope, payload.kind):
-                    reject(
-                        index,
-                        rec,
-                        Reason.NOT_PERMITTED,
-                        f"author may not write {payload.kind} to {rec.scope}",
-                    )
+                if (why := self.access.may_write(rec, payload.kind)) is not None:
+                    reject(index, rec, Reason.NOT_PERMITTED, why)
                     continue
                 # 13. invalid-body, for kinds a local plugin defines; others are kept and relayed.
                 spec = self.kinds.get(payload.kind)
@@ -243,10 +279,14 @@ class Ingestor:
         self.store.add_rejections(logged, self.keep_rejections)
         report.accepted += len(accepted)
         report.ids.extend(r.id for _, r, _ in accepted)
-        if accepted and self.wants_stored():
+        stored: list[StoredRecord] = []
+        if accepted:
             last = self.store.conn.execute("SELECT last_insert_rowid()").fetchone()[0]
             first = last - len(accepted) + 1  # one executemany under the write lock: consecutive rowids
-            self.on_stored([StoredRecord(r, p, now, first + i) for i, (_, r, p) in enumerate(accepted)])
+            stored = [StoredRecord(r, p, now, first + i) for i, (_, r, p) in enumerate(accepted)]
+            if self.wants_stored():
+                self.on_stored(stored)
+        return deferred, stored
 
     def _load_feed(self, first: Record) -> _Feed:
         """The stored state of ``first``'s feed, with the ids from ``first.seq`` up to the head."""

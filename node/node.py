@@ -15,10 +15,13 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
+from nacl.encoding import RawEncoder
+from nacl.hash import blake2b
 from nacl.signing import SigningKey
 from sqlite_utils import Database
 
 from federation.blobs import BlobStore
+from governance import KIND_KEYS, CryptoError, decrypt_blob, encrypt_blob
 from schemas import (
     PUBLIC,
     BlobRef,
@@ -38,8 +41,9 @@ from schemas.canonical import normalize
 
 from .config import CONFIG_FILE, Config, IdentitySection, NodeSection, load_config, write_config
 from .errors import NodeExists, NodeNotFound, PassphraseRequired, PublishError, TequioError
+from .governance import GovernanceAccess, NodeGovernance
 from .identity import KEY_FILE, Identity, create_identity, key_is_encrypted, load_identity, read_public_key
-from .ingest import AccessPolicy, Ingestor, IngestReport, PublicOnly, Rejection
+from .ingest import AccessPolicy, Ingestor, IngestReport, Rejection
 from .kinds import body_error
 from .pluginhost import PluginHost
 from .records import StoredRecord
@@ -101,10 +105,11 @@ class Node:
         self.blobs = BlobStore(home / "blobs")
         #: Called (without arguments) after records are stored by this process; gossip wakes on it.
         self.listeners: list[Callable[[], None]] = []
+        self.governance = NodeGovernance(self)
         self.ingestor = Ingestor(
             store,
             plugins.kinds,
-            PublicOnly(),
+            GovernanceAccess(self.governance),
             clock,
             config.store.rejections_kept,
             self._records_stored,
@@ -166,7 +171,9 @@ class Node:
         config = load_config(home)
         env = os.environ if env is None else env
         identity = None
-        if unlock:
+        if not unlock and not key_is_encrypted(home):
+            identity = load_identity(home)  # nothing to protect it with: reading group records needs it
+        elif unlock:
             if passphrase is None and key_is_encrypted(home):
                 var = config.identity.passphrase_env
                 passphrase = env.get(var) if var else None
@@ -253,6 +260,15 @@ class Node:
     def access(self, policy: AccessPolicy) -> None:
         self.ingestor.access = policy
 
+    def derive_key(self, context: bytes) -> bytes:
+        """A 32-byte secret derived from the node key for ``context`` (never the key itself).
+
+        Lets plugins hold secrets (e.g. a hidden vote's key) without storing them: the node key
+        and the context give the same secret again, and only on this node.
+        """
+        seed = bytes(self._signing_key())
+        return blake2b(context, key=seed, person=b"tequio-derive", digest_size=32, encoder=RawEncoder)
+
     def _signing_key(self) -> SigningKey:
         if self._identity is None:
             raise PassphraseRequired("the node key is locked: open the node with its passphrase to sign")
@@ -267,22 +283,27 @@ class Node:
         scope: str = PUBLIC,
         refs: Sequence[bytes] = (),
         blobs: Sequence[BlobRef] = (),
+        keys: bytes | None = None,
     ) -> StoredRecord:
-        """Sign a record of a registered kind as the next in this node's feed and ingest it."""
+        """Sign a record of a registered kind as the next in this node's feed and ingest it.
+
+        Group and direct payloads are encrypted (group: under the current epoch key, or under the
+        key delivered by the record ``keys`` names, which only a genesis needs).
+        """
         key = self._signing_key()
         spec = self.plugins.kinds.get(kind)
         if spec is None:
             raise PublishError(f"no loaded plugin defines the kind {kind!r} (see 'tequio plugins')")
         if not is_valid_scope(scope):
             raise PublishError(f"{scope!r} is not a scope: use public, g:<32 hex> or d:<64 hex>")
-        if scope != PUBLIC:
-            raise PublishError("encrypted scopes (g:, d:) are not supported by this version yet; use public")
         try:
             payload = Payload(kind, normalize(body), tuple(refs), tuple(blobs)).encode()
         except (CanonicalError, PayloadError) as e:
             raise PublishError(f"{kind}: {e}") from None
         if (err := body_error(spec, None, parse_payload(payload))) is not None:
             raise PublishError(err)
+        if scope != PUBLIC and kind != KIND_KEYS:
+            payload = self.governance.seal(scope, payload, keys)  # plain only: public, and key records
         report = IngestReport()
         with self.store.write():
             head = self.store.head(self.key, scope)
@@ -298,6 +319,52 @@ class Node:
         stored = self.get(rec.id)
         assert stored is not None
         return stored
+
+    def attach(self, path: Path, scope: str, mime: str) -> tuple[BlobRef, bytes | None]:
+        """Store a file to refer to from a record in ``scope``: as it is when public, else encrypted
+        (crypto_secretstream) under the scope's key. Returns the reference and, for a group, the id
+        of the key record the referring record must be encrypted under (pass it as ``keys``)."""
+        if scope == PUBLIC:
+            h, size = self.blobs.put_file(path)
+            return BlobRef(h, size, mime), None
+        keys: bytes | None = None
+        if scope.startswith("g:"):
+            keys, key = self.governance.current_key(scope)
+        else:
+            try:
+                key = self.governance.direct_key(bytes.fromhex(scope[2:]))
+            except CryptoError as e:
+                raise PublishError(f"{scope[:18]}…: {e}") from None
+        with path.open("rb") as f:
+            h, size = self.blobs.put_chunks(encrypt_blob(key, f))
+        return BlobRef(h, size, mime), keys
+
+    def open_blob(self, h: bytes) -> Iterator[bytes]:
+        """The plaintext of a held blob, piece by piece, decrypted if a restricted record refers to it."""
+        if not self.blobs.has(h):
+            raise TequioError(f"blob {h.hex()} is not held here (yet)")
+        public = False
+        key = None
+        for rid, _author, scope in self.store.blob_records(h):
+            if scope == PUBLIC:
+                public = True
+                break
+            rec = self.get(rid)
+            if rec is not None and (key := self.governance.blob_key(rec)) is not None:
+                break
+        path = self.blobs.path(h)
+        if public:
+            with path.open("rb") as f:
+                while chunk := f.read(1 << 20):
+                    yield chunk
+            return
+        if key is None:
+            raise TequioError(f"blob {h.hex()[:16]} is encrypted and this node has no key for it")
+        with path.open("rb") as f:
+            try:
+                yield from decrypt_blob(key, f)
+            except CryptoError as e:
+                raise TequioError(f"blob {h.hex()[:16]}: {e}") from None
 
     def ingest(self, raws: Iterable[bytes], source: str = "api") -> IngestReport:
         """Run wire records through the pipeline as one batch (one transaction)."""
@@ -385,9 +452,10 @@ class Node:
         author: bytes | None = None,
         after: int = 0,
         limit: int | None = None,
+        kinds: Sequence[str] | None = None,
     ) -> list[StoredRecord]:
         """Stored records in arrival order, filtered; ``after`` is a record's ``n`` to page from."""
-        return [self._from_row(r) for r in self.store.query(scope, kind, author, after, limit)]
+        return [self._from_row(r) for r in self.store.query(scope, kind, author, after, limit, kinds)]
 
     def export(self, scope: str | None = None) -> Iterator[bytes]:
         """Wire bytes of every record (of a scope), in an order that imports without gaps."""

@@ -16,6 +16,8 @@ from typing import Any
 import click
 import pluggy
 
+from governance import CORE_ACTIONS, CORE_METHODS, Action, DecisionMethod
+
 from . import hookspecs
 from .errors import PluginError
 from .kinds import Kind
@@ -35,6 +37,9 @@ class PluginHost:
         self.pm = pluggy.PluginManager(ENTRY_POINT_GROUP)
         self.pm.add_hookspecs(hookspecs)
         self.dists: dict[str, tuple[str, str]] = {}  # plugin name -> (distribution, version)
+        from . import govplugin
+
+        self.pm.register(govplugin, name=govplugin.NAME)
         self._load_entry_points(os.environ if env is None else env)
         for plugin in extra:
             try:
@@ -42,6 +47,8 @@ class PluginHost:
             except ValueError as e:
                 raise PluginError(f"cannot register plugin {plugin!r}: {str(e).splitlines()[0]}") from None
         self.kinds = self._collect_kinds()
+        self._methods: dict[str, DecisionMethod] | None = None
+        self._actions: list[Action] | None = None
 
     def _load_entry_points(self, env: Mapping[str, str]) -> None:
         eps = sorted(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name)
@@ -92,6 +99,41 @@ class PluginHost:
                 owner[kind.name] = plugin
         self.kind_owner = owner
         return kinds
+
+    def decision_methods(self) -> dict[str, DecisionMethod]:
+        """Decision methods registered by plugins (the core's trivial ones are added by the fold)."""
+        if self._methods is None:
+            methods: dict[str, DecisionMethod] = {}
+            for plugin, result in self.call_each("register_decision_methods"):
+                for name, method in (result or {}).items():
+                    if name in methods or name in CORE_METHODS:
+                        raise PluginError(f"plugin {plugin!r}: the decision method {name!r} already exists")
+                    methods[name] = method
+            self._methods = methods
+        return self._methods
+
+    def actions(self) -> list[Action]:
+        """Governance actions plugins declare."""
+        if self._actions is None:
+            found: dict[str, Action] = {a.name: a for a in CORE_ACTIONS}
+            out: list[Action] = []
+            for plugin, result in self.call_each("register_actions"):
+                for action in result or []:
+                    if not isinstance(action, Action):
+                        raise PluginError(f"plugin {plugin!r}: register_actions must return Action objects")
+                    if action.name in found:
+                        raise PluginError(f"plugin {plugin!r}: the action {action.name!r} already exists")
+                    found[action.name] = action
+                    out.append(action)
+            self._actions = out
+        return self._actions
+
+    def action_for_kind(self, kind: str) -> str | None:
+        """The action whose rule governs publishing ``kind`` in a group, if a plugin declared one."""
+        for action in self.actions():
+            if kind in action.kinds:
+                return action.name
+        return None
 
     def migrations(self) -> list[MigrationSet]:
         sets: list[MigrationSet] = []

@@ -249,6 +249,7 @@ class Store:
         author: bytes | None = None,
         after: int = 0,
         limit: int | None = None,
+        kinds: Sequence[str] | None = None,
     ) -> list[tuple]:
         """Records in arrival order, filtered; ``after`` is the local position ``n`` to continue from."""
         where: list[str] = ["r.n > ?"]
@@ -257,6 +258,9 @@ class Store:
             if val is not None:
                 where.append(f"{col} = ?")
                 args.append(val)
+        if kinds is not None:
+            where.append(f"r.kind IN ({','.join('?' * len(kinds))})")
+            args.extend(kinds)
         sql = f"SELECT {RECORD_COLUMNS} FROM {_FROM} WHERE {' AND '.join(where)} ORDER BY r.n"
         if limit is not None:
             sql += " LIMIT ?"
@@ -366,6 +370,13 @@ class Store:
         """(author, scope) of the records referring to ``blob``."""
         return self.conn.execute(
             "SELECT DISTINCT author, scope FROM blob_refs WHERE hash = ?", (blob,)
+        ).fetchall()
+
+    def blob_records(self, blob: bytes) -> list[tuple[bytes, bytes, str]]:
+        """(record id, author, scope) of the records referring to ``blob``, public ones first."""
+        return self.conn.execute(
+            "SELECT record, author, scope FROM blob_refs WHERE hash = ? ORDER BY scope != 'public', record",
+            (blob,),
         ).fetchall()
 
     def add_fork(

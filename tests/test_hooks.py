@@ -203,3 +203,57 @@ def test_docs_example_is_the_whole_plugin(wc: types.ModuleType) -> None:
 
 def test_hookspecs_module_is_documented_by_path() -> None:
     assert Path(hookspecs_module.__file__).name == "hookspecs.py"
+
+
+def test_hook_register_actions(make_node: Callable[..., Node], wc: types.ModuleType) -> None:
+    from node.groups import create_group
+
+    a = make_node(name="A", plugins=[wc])
+    b = make_node(name="B", seed=2, plugins=[wc])
+    assert "wordcount.publish" in [x.name for x in a.plugins.actions()]
+    assert a.plugins.action_for_kind("wordcount.count") == "wordcount.publish"
+    note_rec = a.publish("core.note", {"text": "hola"})
+    _, open_scope = create_group(a, "Abierto", [(b.key, "B", [])])
+    # The default rule (any member) lets A publish counts in the group.
+    assert a.publish("wordcount.count", {"word": "hola", "count": 1}, scope=open_scope, refs=[note_rec.id])
+    # A group whose rules give the action to a role refuses it to a member without that role.
+    rules = {"wordcount.publish": {"by": "role", "role": "counter"}}
+    _, ruled = create_group(a, "Con reglas", [(b.key, "B", [])], rules)
+    with pytest.raises(PublishError, match=r"not-permitted: wordcount\.publish needs the role counter"):
+        a.publish("wordcount.count", {"word": "hola", "count": 1}, scope=ruled, refs=[note_rec.id])
+    a.publish("core.note", {"text": "notes still need only group.publish"}, scope=ruled)
+
+
+def test_hook_register_decision_methods(make_node: Callable[..., Node], wc: types.ModuleType) -> None:
+    from governance import GovRecord, Tally, fold, group_id
+
+    node = make_node(plugins=[wc])
+    methods = node.plugins.decision_methods()
+    assert set(methods) >= {"unanimous"}
+    # The registered method decides a proposal in the fold: two electors, one "no" -> rejected.
+    ka, kb, salt = bytes(range(32)), bytes(range(1, 33)), b"s" * 16
+    gid = group_id(ka, salt)
+    boxes = [{"to": k, "box": b"x" * 48} for k in sorted([ka, kb])]
+    keys = GovRecord(b"\x01" * 32, ka, 1, 1, "gov.keys", {"boxes": boxes, "commit": b"c" * 32, "salt": salt})
+    members = [{"key": k, "name": "", "roles": []} for k in (ka, kb)]
+    genesis = GovRecord(
+        b"\x02" * 32, ka, 2, 2, "gov.group", {"name": "G", "salt": salt, "members": members}, (keys.id,)
+    )
+    prop = GovRecord(
+        b"\x03" * 32, ka, 3, 3, "gov.proposal", {"title": "¿Sí?", "method": "unanimous"}, (genesis.id,)
+    )
+    ya = GovRecord(b"\x04" * 32, ka, 4, 4, "vote.ballot", {"proposal": prop.id, "choice": "yes"}, (prop.id,))
+    nb = GovRecord(b"\x05" * 32, kb, 1, 4, "vote.ballot", {"proposal": prop.id, "choice": "no"}, (prop.id,))
+    result = methods["unanimous"].result([(ka, "yes"), (kb, "no")], Tally((), 2, {}, {}, prop.id))
+    close = GovRecord(
+        b"\x06" * 32,
+        ka,
+        5,
+        5,
+        "gov.close",
+        {"proposal": prop.id, "ballots": sorted([ya.id, nb.id]), "result": result, "passed": False},
+        (ya.id, nb.id),
+    )
+    st = fold(gid, [close, nb, ya, prop, genesis, keys], methods)
+    assert st.proposals[prop.id].status == "rejected" and st.ignored == {}
+    assert fold(gid, [keys, genesis, prop, ya, nb, close]).proposals[prop.id].status == "open"  # no method

@@ -31,12 +31,17 @@ class StandInPolicy:
         self.readable = {PUBLIC, *readable}
         self.calls: list[tuple[bytes, str, str | None]] = []
 
-    def may_write(self, author: bytes, scope: str, kind: str | None) -> bool:
-        self.calls.append((author, scope, kind))
-        return author != self.banned_author and kind != self.banned_kind
+    def may_write(self, record: Record, kind: str | None) -> str | None:
+        self.calls.append((record.author, record.scope, kind))
+        if record.author == self.banned_author:
+            return f"author may not write to {record.scope}"
+        return f"author may not write {kind} to {record.scope}" if kind == self.banned_kind else None
 
     def open_payload(self, record: Record) -> bytes | None:
         return record.payload if record.scope in self.readable else None
+
+    def refresh(self, stored: list) -> bool:
+        return False
 
 
 # -- steps 1-7, through the node (the vectors hold one crafted record per reason) ----------------------

@@ -67,9 +67,9 @@ def cli(ctx: click.Context, home: Path | None) -> None:
 
 
 def _register_builtins() -> None:
-    from . import admin, bundles, peers, records, serve
+    from . import admin, bundles, groups, peers, records, serve
 
-    for module in (admin, records, peers, bundles, serve):
+    for module in (admin, records, peers, groups, bundles, serve):
         for cmd in module.COMMANDS:
             cli.add_command(cmd)
 

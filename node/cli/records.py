@@ -11,7 +11,7 @@ from typing import Any, BinaryIO
 
 import click
 
-from schemas import BlobRef, from_json, is_valid_scope, parse_key
+from schemas import from_json, is_valid_scope, parse_key
 
 from ..errors import TequioError
 from ..records import StoredRecord
@@ -66,18 +66,50 @@ def publish(
     parsed = _parse_body(body)
     with open_node(ctx) as node:
         blobs = []
+        keys = None
         for path in attach:
-            with progress_bar(f"storing {path.name}", path.stat().st_size) as _:
-                h, size = node.blobs.put_file(path)
             mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-            blobs.append(BlobRef(h, size, mime))
-        stored = node.publish(kind, parsed, scope=scope, blobs=blobs)
+            with progress_bar(f"storing {path.name}", path.stat().st_size) as _:
+                ref, keys = node.attach(path, scope, mime)
+            blobs.append(ref)
+        stored = node.publish(kind, parsed, scope=scope, blobs=blobs, keys=keys)
     if as_json:
         echo_json({"id": stored.id.hex()})
     else:
         click.echo(f"published {stored.id.hex()}  ({kind}, {scope}, seq {stored.seq})")
         for b in blobs:
             click.echo(f"  attached {b.hash.hex()}  {b.size} bytes  {b.mime}")
+
+
+@click.group()
+def blob() -> None:
+    """Files that records refer to."""
+
+
+@blob.command("get")
+@click.argument("hash_hex", metavar="HASH")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="File to write.")
+@click.pass_context
+def blob_get(ctx: click.Context, hash_hex: str, out: Path) -> None:
+    """Write a held blob to --out, decrypted if it belongs to a group or direct record."""
+    try:
+        h = bytes.fromhex(hash_hex.strip().lower())
+        if len(h) != 32:
+            raise ValueError
+    except ValueError:
+        raise click.BadParameter("a blob hash is 64 hex characters", param_hint="HASH") from None
+    with open_node(ctx) as node:
+        tmp = out.with_name(out.name + ".part")
+        n = 0
+        try:
+            with tmp.open("wb") as f:
+                for chunk in node.open_blob(h):
+                    f.write(chunk)
+                    n += len(chunk)
+            os.replace(tmp, out)
+        finally:
+            tmp.unlink(missing_ok=True)
+    click.echo(f"wrote {n} bytes to {out}")
 
 
 @click.group()
@@ -238,4 +270,4 @@ def rejected(ctx: click.Context, limit: int, as_json: bool) -> None:
         click.echo("no rejections", err=True)
 
 
-COMMANDS = [publish, records]
+COMMANDS = [publish, records, blob]

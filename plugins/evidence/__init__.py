@@ -1,0 +1,1 @@
+"""The built-in evidence plugin: intake, custody, review, sharing and court packages."""

@@ -1,0 +1,28 @@
+"""The built-in voting plugin: decision methods, ballots and tallies every node can recompute."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from governance import BALLOT
+from governance.models import BallotBody
+from node import Kind, hookimpl
+
+from .decision import decision_methods
+
+
+@hookimpl
+def register_kinds() -> list[Kind]:
+    return [Kind(BALLOT, BallotBody, "One voter's ballot on a proposal (sealed while a vote is hidden).")]
+
+
+@hookimpl
+def register_decision_methods() -> dict[str, Any]:
+    return dict(decision_methods())
+
+
+@hookimpl
+def register_commands() -> list[Any]:
+    from .cli import vote
+
+    return [vote]
