@@ -108,28 +108,32 @@ class _Folder:
         self.memo: dict[int, GroupState] = {}
 
     def _depth(self, rid: bytes, depth: dict[bytes, int]) -> int:
-        # Iterative, so a long chain of records cannot exhaust the Python stack.
-        stack = [rid]
+        """Causal depth of ``rid`` (-1: waits). Iterative, so a long chain cannot exhaust the stack."""
+        path: set[bytes] = set()  # records on the current path only: a ref back into it is a cycle
+        stack: list[tuple[bytes, int]] = [(rid, 0)]
         while stack:
-            top = stack[-1]
-            if top in depth:
-                stack.pop()
-                continue
-            rec = self.by_id.get(top)
-            if rec is None:
-                depth[top] = -1
-                stack.pop()
-                continue
-            pending = [p for p in rec.refs if p not in depth]
-            if pending:
-                if any(p in stack for p in pending):  # a cycle cannot be signed, but never loop
+            top, i = stack[-1]
+            if i == 0:
+                if top in depth:
+                    stack.pop()
+                    continue
+                if top not in self.by_id:
                     depth[top] = -1
                     stack.pop()
                     continue
-                stack.extend(pending)
+                path.add(top)
+            refs = self.by_id[top].refs
+            if i < len(refs):
+                stack[-1] = (top, i + 1)
+                p = refs[i]
+                if p in path:  # a cycle cannot be signed (ids are hashes), but never loop on one
+                    depth[p] = -1
+                elif p not in depth:
+                    stack.append((p, 0))
                 continue
-            parents = [depth[p] for p in rec.refs]
+            parents = [depth[p] for p in refs]
             depth[top] = -1 if any(d < 0 for d in parents) else 1 + max(parents, default=-1)
+            path.discard(top)
             stack.pop()
         return depth[rid]
 
@@ -162,7 +166,7 @@ class _Folder:
             if (
                 mask >> self.index[rid] & 1
                 and r.kind == KIND_KEYS
-                and "salt" in r.body
+                and r.body.get("salt") is not None
                 and rid not in claimed
                 and rid not in state.ignored
             ):
@@ -173,7 +177,7 @@ class _Folder:
     # -- one record ------------------------------------------------------------------------------------
 
     def _apply(self, state: GroupState, at_refs: GroupState, rec: GovRecord, claimed: set[bytes]) -> None:
-        if rec.kind == KIND_KEYS and "salt" in rec.body:
+        if rec.kind == KIND_KEYS and rec.body.get("salt") is not None:
             _ignore_unless(state.genesis is None, "G3: a first key record after the genesis")
             return  # held until the genesis that refers to it claims it
         if rec.kind == KIND_GROUP:
@@ -241,7 +245,8 @@ class _Folder:
 
     def _keys(self, state: GroupState, at_refs: GroupState, rec: GovRecord) -> None:
         # G7. A new epoch key: by a member, sealed to exactly the members, none left out, none added.
-        _ignore_unless(self._allowed(at_refs, rec.author, KEYS) is None, "G7: not allowed to rotate keys")
+        _ignore_unless(self._allowed(at_refs, rec.author, KEYS) is None, "G4: not allowed to rotate keys")
+        _ignore_unless(self._allowed(state, rec.author, KEYS) is None, "G5: no longer allowed to rotate keys")
         recipients = _recipients(rec.body)
         _ignore_unless(
             recipients == tuple(sorted(state.members)), "G7: the key is not sealed to exactly the members"
@@ -254,9 +259,11 @@ class _Folder:
         action, args = rec.body.get("action"), rec.body.get("args", {})
         _ignore_unless(type(action) is str and type(args) is dict, "G8: an act names an action and its args")
         assert isinstance(action, str) and isinstance(args, dict)
-        effective = self._effective_action(state, action, args)
         # G8. A direct act needs a rule that lets its author act alone (a role or any member), both
-        # as of its refs and now; an action ruled by a decision needs a proposal (G10-G12).
+        # as of its refs and now; an action ruled by a decision needs a proposal (G10-G12). G14:
+        # if the change touches an entrenched rule in either state, it is judged as entrenched.
+        judged = {self._effective_action(at_refs, action, args), self._effective_action(state, action, args)}
+        effective = ENTRENCHED if ENTRENCHED in judged else judged.pop()
         for when, st in (("G4", at_refs), ("G5", state)):
             why = self._allowed(st, rec.author, effective)
             _ignore_unless(why is None, f"{when}: {effective}: {why}")
@@ -268,7 +275,14 @@ class _Folder:
         _ignore_unless(self._allowed(state, rec.author, PROPOSE) is None, "G9: no longer allowed to propose")
         action = b.get("action")
         params: dict[str, Any] = {}
-        options: tuple[str, ...] = tuple(b.get("options", []))
+        raw_options = b.get("options", [])
+        _ignore_unless(
+            type(raw_options) is list
+            and all(type(o) is str for o in raw_options)
+            and len(set(raw_options)) == len(raw_options),
+            "G9: options is a list of distinct texts",
+        )
+        options: tuple[str, ...] = tuple(raw_options)
         if action is not None:
             _ignore_unless(type(action) is dict, "G9: a proposal's action is a map")
             name, args = action.get("action"), action.get("args", {})
@@ -368,14 +382,16 @@ class _Folder:
         method = self.methods.get(prop.method)
         _ignore_unless(method is not None, f"G11: the method {prop.method!r} is not available on this node")
         assert method is not None
-        # G11. Who may close: an elector; for role-holder, a holder of the rule's role.
-        if method.counts_ballots or prop.rule.get("role") is None:
-            _ignore_unless(rec.author in prop.electorate, "G11: only an elector may close")
+        # G11. Who may close: an elector; for role-holder, a holder of the rule's role (as of the
+        # close's refs, G4, and now).
         if not method.counts_ballots and getattr(method, "needs_role", False):
             role = str(prop.rule.get("role", ""))
-            _ignore_unless(
-                state.has_role(rec.author, role), f"G11: only a holder of the role {role!r} decides"
-            )
+            for when, st in (("G11", state), ("G4", at_refs)):
+                _ignore_unless(
+                    st.has_role(rec.author, role), f"{when}: only a holder of the role {role!r} decides"
+                )
+        else:
+            _ignore_unless(rec.author in prop.electorate, "G11: only an elector may close")
         counted = b.get("ballots", [])
         _ignore_unless(
             type(counted) is list and all(type(x) is bytes for x in counted), "G11: ballots is a list of ids"
@@ -410,6 +426,10 @@ class _Folder:
             _ignore_unless(
                 encode(b.get("result")) == encode(result),
                 f"G12: the close's tally does not match the recount (recount: {_short(result)})",
+            )
+            _ignore_unless(
+                b.get("passed") is None or b.get("passed") == result.get("passed"),
+                "G12: the close's passed does not match its result",
             )
         else:
             passed = b.get("passed")
@@ -466,10 +486,14 @@ class _Folder:
         """G14. A rule change touching an entrenched rule is judged as ``group.rules.entrenched``."""
         if action != RULES:
             return action
-        touched = list(args.get("set", {}) or {}) + list(args.get("unset", []) or [])
-        for a in touched:
+        sets = args.get("set")
+        sets = sets if type(sets) is dict else {}
+        unset = args.get("unset")
+        unset = [a for a in unset if type(a) is str] if type(unset) is list else []
+        for a in [*sets, *unset]:
             old = state.rules.get(a) or self._default(a)
-            new = (args.get("set") or {}).get(a)
+            # Unsetting restores the default, which may itself be entrenched.
+            new = sets[a] if a in sets else self._default(a)
             if old.get("entrenched") or (isinstance(new, dict) and new.get("entrenched")):
                 return ENTRENCHED
         return RULES

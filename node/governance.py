@@ -307,6 +307,8 @@ class GovernanceAccess:
         keys = self.gov.node.get(env.key or b"")
         if keys is None or keys.payload is None:
             return "the key record this was encrypted under is not held"
+        if keys.scope != scope or keys.kind != KIND_KEYS:
+            return "encrypted under a key that is not this group's"
         recipients = {b.get("to") for b in keys.payload.body.get("boxes", []) if isinstance(b, dict)}
         if record.author not in recipients:
             return "the author was never given the key it wrote under"

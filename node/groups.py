@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from governance import (
     ADMIT,
+    CORE_ACTIONS,
     ENTRENCHED,
     KIND_ACT,
     KIND_CLOSE,
@@ -182,11 +183,17 @@ def _rule(node: Node, st: GroupState, action: str) -> dict[str, Any]:
     return {"by": "nobody"}
 
 
-def _effective(st: GroupState, action: str, args: Mapping[str, Any]) -> str:
+def _effective(st: GroupState, action: str, args: Mapping[str, Any], node: Node | None = None) -> str:
+    """The action a change is judged as (G14), as the fold will judge it."""
     if action != RULES:
         return action
-    for a in [*(args.get("set") or {}), *(args.get("unset") or [])]:
-        old, new = st.rules.get(a) or {}, (args.get("set") or {}).get(a)
+    raw_set, raw_unset = args.get("set"), args.get("unset")
+    sets: dict[str, Any] = raw_set if isinstance(raw_set, dict) else {}
+    unset: list[Any] = raw_unset if isinstance(raw_unset, list) else []
+    defaults = {a.name: dict(a.default) for a in (*CORE_ACTIONS, *(node.plugins.actions() if node else ()))}
+    for a in [*sets, *unset]:
+        old = st.rules.get(a) or defaults.get(a, {})
+        new = sets[a] if a in sets else defaults.get(a, {})
         if old.get("entrenched") or (isinstance(new, dict) and new.get("entrenched")):
             return ENTRENCHED
     return RULES
@@ -199,7 +206,7 @@ def act(node: Node, scope: str, action: str, args: dict[str, Any], title: str = 
         raise GroupError("this node is not a member of that group")
     if action == ADMIT and isinstance(args.get("key"), bytes):
         check_member_key(args["key"])
-    effective = _effective(st, action, args)
+    effective = _effective(st, action, args, node)
     rule = _rule(node, st, effective)
     by = rule.get("by")
     if by == "nobody":

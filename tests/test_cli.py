@@ -153,8 +153,16 @@ def test_import_of_garbage(ready, tmp_path: Path) -> None:
             1,
             "core.note: text: String should have at least",
         ),
-        (["publish", "core.note", "--body", '{"text": "x"}', "--scope", "g:" + "0" * 32], 1, "holds no group g:0000"),
-        (["publish", "core.note", "--body", '{"text": "x"}', "--scope", "d:" + "0" * 64], 1, "not a usable node key"),
+        (
+            ["publish", "core.note", "--body", '{"text": "x"}', "--scope", "g:" + "0" * 32],
+            1,
+            "holds no group g:0000",
+        ),
+        (
+            ["publish", "core.note", "--body", '{"text": "x"}', "--scope", "d:" + "0" * 64],
+            1,
+            "not a usable node key",
+        ),
         (["records", "list", "--author", "xyz"], 2, "a node key is 64 hex characters"),
         (["records", "list", "--limit", "-1"], 2, "Invalid value for '--limit'"),
         (["records", "show", "zz" * 8], 1, "is not a record id"),

@@ -152,7 +152,7 @@ def propose_cmd(
             act = _action(node, action)
             from node.groups import _effective, _rule
 
-            rule = _rule(node, st, _effective(st, act["action"], act["args"]))
+            rule = _rule(node, st, _effective(st, act["action"], act["args"], node))
             if rule.get("by") != "decision":
                 raise TequioError(
                     f"{act['action']} is not decided by vote in this group ({rule_text(rule)}):"
