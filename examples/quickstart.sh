@@ -1,6 +1,6 @@
 #!/bin/sh
 # Sets up Tequio in ./.venv and runs a first node in a throwaway home: create it, publish two signed
-# notes, list them, check the store. Until `tequio demo` exists, this is the main job.
+# notes, list them, check the store. The main job is `tequio demo` (README); this is one node by hand.
 set -eu
 cd "$(dirname "$0")/.."
 python3 -m venv .venv

@@ -79,6 +79,27 @@ class _State(dict):
         return super().__getitem__(key)
 
 
+class ChunkReader:
+    """A minimal binary file over an iterator of byte chunks, so a blob can be re-encrypted or copied
+    as it is decrypted, never whole in memory and never in clear on disk."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = chunks
+        self._buf = b""
+
+    def read(self, n: int = -1) -> bytes:
+        while n < 0 or len(self._buf) < n:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                break
+            self._buf += chunk
+        if n < 0:
+            out, self._buf = self._buf, b""
+        else:
+            out, self._buf = self._buf[:n], self._buf[n:]
+        return out
+
+
 class Node:
     """One organisation's node, opened on its home directory."""
 
@@ -269,6 +290,13 @@ class Node:
         seed = bytes(self._signing_key())
         return blake2b(context, key=seed, person=b"tequio-derive", digest_size=32, encoder=RawEncoder)
 
+    def sign_detached(self, data: bytes) -> bytes:
+        """A detached Ed25519 signature by the node key over ``data`` (callers add their own domain
+        prefix, so no signature made here can be mistaken for a record's)."""
+        if data.startswith(b"tequio/record/v1\n"):
+            raise PublishError("records are signed by publish, never directly")
+        return self._signing_key().sign(data).signature
+
     def _signing_key(self) -> SigningKey:
         if self._identity is None:
             raise PassphraseRequired("the node key is locked: open the node with its passphrase to sign")
@@ -327,6 +355,14 @@ class Node:
         if scope == PUBLIC:
             h, size = self.blobs.put_file(path)
             return BlobRef(h, size, mime), None
+        with path.open("rb") as f:
+            return self.attach_stream(f, scope, mime)
+
+    def attach_stream(self, src: Any, scope: str, mime: str) -> tuple[BlobRef, bytes | None]:
+        """Like ``attach`` for a readable binary stream (e.g. another blob's plaintext, re-encrypted)."""
+        if scope == PUBLIC:
+            h, size = self.blobs.put_chunks(iter(lambda: src.read(1 << 20), b""))
+            return BlobRef(h, size, mime), None
         keys: bytes | None = None
         if scope.startswith("g:"):
             keys, key = self.governance.current_key(scope)
@@ -335,8 +371,7 @@ class Node:
                 key = self.governance.direct_key(bytes.fromhex(scope[2:]))
             except CryptoError as e:
                 raise PublishError(f"{scope[:18]}…: {e}") from None
-        with path.open("rb") as f:
-            h, size = self.blobs.put_chunks(encrypt_blob(key, f))
+        h, size = self.blobs.put_chunks(encrypt_blob(key, src))
         return BlobRef(h, size, mime), keys
 
     def open_blob(self, h: bytes) -> Iterator[bytes]:
@@ -365,6 +400,10 @@ class Node:
                 yield from decrypt_blob(key, f)
             except CryptoError as e:
                 raise TequioError(f"blob {h.hex()[:16]}: {e}") from None
+
+    def blob_reader(self, h: bytes) -> ChunkReader:
+        """A readable binary stream over a blob's plaintext (see ``open_blob``)."""
+        return ChunkReader(self.open_blob(h))
 
     def ingest(self, raws: Iterable[bytes], source: str = "api") -> IngestReport:
         """Run wire records through the pipeline as one batch (one transaction)."""

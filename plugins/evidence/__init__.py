@@ -1,1 +1,41 @@
 """The built-in evidence plugin: intake, custody, review, sharing and court packages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlite_utils import Database
+
+from governance import Action
+from node import Kind, MigrationSet, hookimpl
+from node.records import StoredRecord
+
+from .records import ACTIONS, KINDS, MIGRATIONS, index_records
+
+
+@hookimpl
+def register_kinds() -> list[Kind]:
+    return list(KINDS)
+
+
+@hookimpl
+def register_actions() -> list[Action]:
+    return list(ACTIONS)
+
+
+@hookimpl
+def register_migrations() -> list[MigrationSet]:
+    return [MIGRATIONS]
+
+
+@hookimpl
+def on_records_stored(db: Database, records: list[StoredRecord]) -> None:
+    index_records(db, records)
+
+
+@hookimpl
+def register_commands() -> list[Any]:
+    from .cli import evidence
+    from .demo import demo
+
+    return [evidence, demo]
