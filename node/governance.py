@@ -8,6 +8,7 @@ node, and answers the three questions the rest of the node asks: may this record
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -56,6 +57,7 @@ class NodeGovernance:
     def __init__(self, node: Node) -> None:
         self.node = node
         self._states: dict[str, tuple[tuple[int, int], GroupState]] = {}
+        self._checked: dict[str, int] = {}  # scope -> store position when its marker was last read
         #: keys record id -> epoch key, opened from the boxes sealed to this node
         self.keyring: dict[bytes, bytes] = {}
         #: keys record id -> keys offered in welcomes, used once checked against the record's commitment
@@ -169,8 +171,13 @@ class NodeGovernance:
         """The folded state of a group this node holds the genesis of, else None."""
         if not scope.startswith("g:"):
             return None
-        marker = self._marker(scope)
         cached = self._states.get(scope)
+        position = self.node.store.position()
+        if cached is not None and self._checked.get(scope) == position:
+            st = cached[1]  # nothing was stored since the last look: the state cannot have changed
+            return st if st.genesis is not None else None
+        marker = self._marker(scope)
+        self._checked[scope] = position
         if cached is not None and cached[0] == marker:
             st = cached[1]
         else:
@@ -199,6 +206,32 @@ class NodeGovernance:
             if st is not None:
                 out.append((s, st))
         return out
+
+    def would_ignore(self, scope: str, kind: str, body: dict[str, Any], refs: Sequence[bytes]) -> str | None:
+        """Why every node would ignore this record if this node signed it now (None: it would apply).
+
+        Folds the group with the record added, so a command can refuse before writing anything.
+        """
+        from schemas.canonical import encode as canonical
+
+        records = self.gov_records(scope)
+        head = self.node.store.head(self.node.key, scope)
+        probe = GovRecord(
+            b"\xff" + hashlib.sha256(canonical(body)).digest()[1:],
+            self.node.key,
+            (head.seq if head else 0) + 1,
+            self.node.clock(),
+            kind,
+            body,
+            tuple(refs),
+        )
+        st = fold(
+            bytes.fromhex(scope[2:]),
+            [*records, probe],
+            self.node.plugins.decision_methods(),
+            self.node.plugins.actions(),
+        )
+        return st.ignored.get(probe.id)
 
     def heads(self, scope: str) -> list[bytes]:
         """Ids of the group's governance records that no other refers to: what a new one refs."""

@@ -26,6 +26,7 @@ from governance import (
     RULES,
     CryptoError,
     GroupState,
+    MethodError,
     Proposal,
     RuleError,
     Tally,
@@ -206,6 +207,7 @@ def act(node: Node, scope: str, action: str, args: dict[str, Any], title: str = 
         raise GroupError("this node is not a member of that group")
     if action == ADMIT and isinstance(args.get("key"), bytes):
         check_member_key(args["key"])
+    _check_membership(st, action, args)
     effective = _effective(st, action, args, node)
     rule = _rule(node, st, effective)
     by = rule.get("by")
@@ -218,12 +220,11 @@ def act(node: Node, scope: str, action: str, args: dict[str, Any], title: str = 
             node, scope, title or f"{action} {_describe(args)}", action={"action": action, "args": args}
         )
         return ActOutcome(pid, True, rule)
-    done = node.publish(
-        KIND_ACT, {"action": action, "args": args}, scope=scope, refs=node.governance.heads(scope)
-    )
-    after = node.governance.state(scope)
-    if after is not None and done.id in after.ignored:
-        raise GroupError(f"the act was written but every node will ignore it: {after.ignored[done.id]}")
+    body = {"action": action, "args": args}
+    heads = node.governance.heads(scope)
+    if (why := node.governance.would_ignore(scope, KIND_ACT, body, heads)) is not None:
+        raise GroupError(f"every node would ignore that: {why}")
+    done = node.publish(KIND_ACT, body, scope=scope, refs=heads)
     _after_change(node, scope, st)
     return ActOutcome(done.id, False, rule)
 
@@ -256,11 +257,7 @@ def propose(
     body: dict[str, Any] = {"title": title, "text": text}
     st = node.governance.state(scope)
     if action is not None and st is not None:
-        key = (action.get("args") or {}).get("key")
-        if action.get("action") == ADMIT and key in st.members:
-            raise GroupError("that node is already a member")
-        if action.get("action") in (REMOVE, ROLES) and isinstance(key, bytes) and key not in st.members:
-            raise GroupError("that node is not a member")
+        _check_membership(st, str(action.get("action")), action.get("args") or {})
     if hidden:
         nonce = node.rng(16)
         body["seal_nonce"] = nonce
@@ -277,11 +274,19 @@ def propose(
         body["params"] = dict(params)
     if closes_at is not None:
         body["closes_at"] = closes_at
-    rec = node.publish(KIND_PROPOSAL, body, scope=scope, refs=node.governance.heads(scope))
-    st = node.governance.state(scope)
-    if st is not None and rec.id in st.ignored:
-        raise GroupError(f"the proposal was written but every node will ignore it: {st.ignored[rec.id]}")
+    heads = node.governance.heads(scope)
+    if (why := node.governance.would_ignore(scope, KIND_PROPOSAL, body, heads)) is not None:
+        raise GroupError(f"every node would ignore that proposal: {why}")
+    rec = node.publish(KIND_PROPOSAL, body, scope=scope, refs=heads)
     return rec.id
+
+
+def _check_membership(st: GroupState, action: str, args: Mapping[str, Any]) -> None:
+    key = args.get("key")
+    if action == ADMIT and key in st.members:
+        raise GroupError("that node is already a member")
+    if action in (REMOVE, ROLES) and isinstance(key, bytes) and key not in st.members:
+        raise GroupError("that node is not a member")
 
 
 def _seal_secret(node: Node, nonce: bytes) -> bytes:
@@ -332,7 +337,10 @@ def close(
             secret = _seal_secret(node, prop.seal_nonce)
             body["reveal"] = secret
             ballots, _ = open_hidden(prop.ballots, secret, method, tally)
-        result = method.result(ballots, tally)
+        try:
+            result = method.result(ballots, tally)
+        except MethodError as e:
+            raise GroupError(f"the ballots cannot be counted by {prop.method}: {e}") from None
         body["ballots"] = sorted(b[1] for b in prop.ballots.values())
     else:
         if passed is None:
@@ -341,10 +349,10 @@ def close(
     body["result"] = result
     if isinstance(result.get("passed"), bool):
         body["passed"] = result["passed"]
-    rec = node.publish(KIND_CLOSE, body, scope=scope, refs=node.governance.heads(scope))
-    after = node.governance.state(scope)
-    if after is not None and rec.id in after.ignored:
-        raise GroupError(f"the close was written but every node will ignore it: {after.ignored[rec.id]}")
+    heads = node.governance.heads(scope)
+    if (why := node.governance.would_ignore(scope, KIND_CLOSE, body, heads)) is not None:
+        raise GroupError(f"every node would ignore that close: {why}")
+    rec = node.publish(KIND_CLOSE, body, scope=scope, refs=heads)
     if prop.action is not None and prop.action.get("action") in (ADMIT, REMOVE):
         _after_change(node, scope, st)
     return rec.id, result

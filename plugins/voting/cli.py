@@ -75,6 +75,15 @@ def _when(text: str | None, now: int) -> int | None:
     return int(when.timestamp() * 1000)
 
 
+def _closes(text: str | None, now: int) -> int | None:
+    ms = _when(text, now)
+    if ms is not None and not now < ms < 2**62:
+        raise click.BadParameter(
+            "a time in the future: a duration (30m, 2h, 3d) or an ISO date-time", param_hint="--closes"
+        )
+    return ms
+
+
 def _action(node: Node, text: str) -> dict[str, Any]:
     """``--action admit=KEY[:NAME]``, ``remove=KEY``, ``roles=KEY:ROLE,ROLE``, ``rules=FILE``."""
     from node.cli.groups import _key, _load_json
@@ -147,7 +156,7 @@ def propose_cmd(
 
     with open_node(ctx) as node:
         scope, st = group_state(node, gid)
-        closes_at = _when(closes, node.clock())
+        closes_at = _closes(closes, node.clock())
         if action is not None:
             act = _action(node, action)
             from node.groups import _effective, _rule
@@ -179,6 +188,12 @@ def propose_cmd(
                     params[key] = value
             if at_least:
                 params["strict"] = False
+            from .methods import tally as count
+
+            try:  # a proposal nobody could vote on is refused before anything is signed
+                count(method, [], options=list(options) or None, electorate=len(st.members), params=params)
+            except TallyError as e:
+                raise click.UsageError(f"{method}: {e}") from None
             pid = propose(
                 node,
                 scope,
