@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import ifaddr
+from aiohttp import web
 
 from federation.blobs import BlobFetcher
 from federation.gossip import Gossip, GossipConfig
@@ -203,6 +204,17 @@ class Federation:
         addrs = [a for a in offered if isinstance(a, str)][:16] if isinstance(offered, list) else []
         self.peers.trust(invite.key, name or invite.name, list(dict.fromkeys(invite.addrs + addrs)))
         return {"key": invite.key, "name": name, "addrs": invite.addrs}
+
+    async def listen(self, host: str = "127.0.0.1", port: int = 0) -> tuple[web.AppRunner, str]:
+        """Start this node's federation listener; returns its runner (to clean up) and ``host:port``."""
+        from federation.http import make_fed_app
+
+        runner = web.AppRunner(make_fed_app(self.service, self.keyring, self.node.clock, self.limits))
+        await runner.setup()
+        await web.TCPSite(runner, host, port).start()
+        bound_host, bound_port = runner.addresses[0][:2]
+        self.record_listen([(bound_host, bound_port)])
+        return runner, f"{bound_host}:{bound_port}"
 
     async def aclose(self) -> None:
         if self.http is not None:

@@ -15,7 +15,6 @@ from pathlib import Path
 import click
 from aiohttp import web
 
-from federation.http import make_fed_app
 from governance import ADMIT
 from node import Node
 from node.federation import Federation
@@ -72,13 +71,8 @@ def make_photo(path: Path) -> None:
 async def _start(home: Path, name: str, region: str) -> Org:
     node = Node.create(home, name=name)
     fed = Federation(node)
-    runner = web.AppRunner(make_fed_app(fed.service, fed.keyring, node.clock, fed.limits))
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    fed.record_listen([(host, port)])
-    return Org(node, fed, runner, f"{host}:{port}", region)
+    runner, addr = await fed.listen("127.0.0.1", 0)
+    return Org(node, fed, runner, addr, region)
 
 
 async def _connect(a: Org, b: Org) -> None:
