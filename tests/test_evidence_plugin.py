@@ -210,6 +210,8 @@ def test_evidence_cli_end_to_end(cli, tmp_path: Path) -> None:  # type: ignore[n
     ]
     assert cli("evidence", "incident", "add", inc, item["id"][:12]).code == 0
     assert cli("evidence", "list", "--incident", inc, "--json").out.count(item["id"]) == 1
+    incs = json.loads(cli("evidence", "incident", "list", "--json").out)
+    assert incs == [{"incident": inc, "title": "Marcha del 2 de octubre", "items": 1}]
     pkg = tmp_path / "p.zip"
     assert cli("evidence", "export", "--incident", inc, "--out", str(pkg)).code == 0
     ok = cli("evidence", "check", str(pkg))

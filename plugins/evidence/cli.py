@@ -465,3 +465,26 @@ def incident_show(ctx: click.Context, incident_id: str, as_json: bool) -> None:
     click.echo(f"{data['title']}  ({data['incident']})")
     for m in members:
         click.echo(f"  {m['id'][:16] if m['id'] else '?'}  {m['status']:<18} {m['title']}")
+
+
+@incident.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def incident_list(ctx: click.Context, as_json: bool) -> None:
+    """The incidents on this node, with how many items each holds."""
+    with open_node(ctx) as node:
+        rows = [
+            {
+                "incident": (r.body or {})["incident"].hex(),
+                "title": (r.body or {}).get("title"),
+                "items": len(ev.incident_items(node, (r.body or {})["incident"])),
+            }
+            for r in ev.incidents(node)
+        ]
+    if as_json:
+        echo_json(rows)
+        return
+    for row in rows:
+        click.echo(f"{row['incident']}  {row['items']} items  {row['title']}")
+    if not rows:
+        click.echo("no incidents", err=True)
