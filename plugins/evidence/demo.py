@@ -231,11 +231,21 @@ async def run_demo(base: Path, keep: bool, temporary: bool = False) -> int:
         )
         _say(f"\ndone in {time.monotonic() - t0:.1f} s; the four nodes' homes and the packages: {where}")
         if keep:
-            _say("the nodes keep running (Ctrl-C to stop):")
+            _say("the nodes keep running, gossiping and fetching files (Ctrl-C to stop):")
+            stop = asyncio.Event()
+            tasks = []
             for o in orgs:
                 _say(f"   {o.node.name}: home {o.node.home}, federation http://{o.addr}/fed/v1/")
-            while True:
-                await asyncio.sleep(3600)
+                tasks += [
+                    asyncio.create_task(o.fed.gossip.run(stop)),
+                    asyncio.create_task(o.fed.blobs.run(stop)),
+                ]
+            _say(f"   try: tequio --home {orgs[1].node.home} evidence list")
+            try:
+                await asyncio.Event().wait()
+            finally:
+                stop.set()
+                await asyncio.gather(*tasks, return_exceptions=True)
         return 0
     finally:
         for o in orgs:
