@@ -4,6 +4,7 @@ Near-pure functions over records: nothing here touches a store, a clock or the n
 (``node.governance``) feeds the records in and acts on the state that comes out.
 """
 
+from .authority import action_index, allowed, effective_action, rule_for
 from .crypto import (
     CryptoError,
     Envelope,
@@ -90,10 +91,13 @@ __all__ = [
     "RuleError",
     "Tally",
     "TrivialMethod",
+    "action_index",
+    "allowed",
     "check_rule",
     "check_rules",
     "decode_key_box",
     "decrypt_blob",
+    "effective_action",
     "encode_key_box",
     "encrypt_blob",
     "fold",
@@ -105,6 +109,7 @@ __all__ = [
     "open_hidden",
     "open_sealed",
     "parse_envelope",
+    "rule_for",
     "rule_text",
     "seal_direct",
     "seal_group",

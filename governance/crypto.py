@@ -41,7 +41,6 @@ __all__ = [
     "seal_to",
     "x25519_base",
     "x25519_public",
-    "x25519_secret",
 ]
 
 KEY_SIZE = SecretBox.KEY_SIZE  # 32
@@ -66,12 +65,6 @@ def x25519_public(ed25519_public: bytes) -> bytes:
         return sodium.crypto_sign_ed25519_pk_to_curve25519(ed25519_public)
     except (nacl.exceptions.RuntimeError, nacl.exceptions.ValueError, TypeError) as e:
         raise CryptoError(f"not a usable node key: {e}") from None
-
-
-def x25519_secret(ed25519_seed: bytes) -> bytes:
-    """The X25519 secret key of an Ed25519 seed (32 bytes)."""
-    _pk, sk = sodium.crypto_sign_seed_keypair(ed25519_seed)
-    return sodium.crypto_sign_ed25519_sk_to_curve25519(sk)
 
 
 def x25519_base(secret: bytes) -> bytes:

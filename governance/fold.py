@@ -13,12 +13,12 @@ from typing import Any
 
 from schemas.canonical import CanonicalError, decode, encode
 
+from .authority import action_index, allowed, effective_action, rule_for
 from .crypto import CryptoError, group_id, open_sealed, x25519_base
 from .methods import CORE_METHODS, DecisionMethod, MethodError, Tally
 from .rules import (
     ADMIT,
     CLOSE_GROUP,
-    CORE_ACTIONS,
     DEFAULT_RULES,
     ENTRENCHED,
     KEYS,
@@ -85,7 +85,7 @@ class _Folder:
     ) -> None:
         self.gid = gid
         self.methods = methods
-        self.actions = {a.name: a for a in (*CORE_ACTIONS, *actions)}
+        self.actions = action_index(actions)
         self.by_id = {r.id: r for r in records if r.kind in FOLDED_KINDS}
         self.waiting: list[bytes] = []
         depth: dict[bytes, int] = {}
@@ -465,38 +465,13 @@ class _Folder:
     # -- actions ----------------------------------------------------------------------------------------
 
     def _default(self, action: str) -> dict[str, Any]:
-        a = self.actions.get(action)
-        return dict(a.default) if a is not None else {"by": "nobody"}
+        return rule_for(GroupState(self.gid, rules={}), action, self.actions)
 
     def _allowed(self, state: GroupState, author: bytes, action: str) -> str | None:
-        """None if ``author`` may do ``action`` alone under ``state``'s rules, else why not."""
-        if not state.is_member(author):
-            return "not a member"
-        rule = state.rules.get(action) or self._default(action)
-        by = rule.get("by")
-        if by == "member":
-            return None
-        if by == "role":
-            return None if state.has_role(author, rule["role"]) else f"needs the role {rule['role']}"
-        if by == "decision":
-            return "needs a decision (open a proposal)"
-        return "nobody may"
+        return allowed(state, author, action, self.actions)
 
     def _effective_action(self, state: GroupState, action: str, args: dict[str, Any]) -> str:
-        """G14. A rule change touching an entrenched rule is judged as ``group.rules.entrenched``."""
-        if action != RULES:
-            return action
-        sets = args.get("set")
-        sets = sets if type(sets) is dict else {}
-        unset = args.get("unset")
-        unset = [a for a in unset if type(a) is str] if type(unset) is list else []
-        for a in [*sets, *unset]:
-            old = state.rules.get(a) or self._default(a)
-            # Unsetting restores the default, which may itself be entrenched.
-            new = sets[a] if a in sets else self._default(a)
-            if old.get("entrenched") or (isinstance(new, dict) and new.get("entrenched")):
-                return ENTRENCHED
-        return RULES
+        return effective_action(state, action, args, self.actions)
 
     def _check_args(self, state: GroupState, action: Any, args: Any) -> None:
         _ignore_unless(type(action) is str and action in self.actions, f"G8: unknown action {action!r}")
@@ -573,7 +548,7 @@ class _Folder:
         return open_hidden(seen.ballots, reveal, method, self._tally(prop))
 
     def _tally(self, prop: Proposal) -> Tally:
-        return Tally(prop.options, len(prop.electorate), prop.rule, prop.params, prop.id)
+        return prop.tally()
 
 
 def open_hidden(

@@ -12,6 +12,7 @@ from typing import Any
 
 from schemas.canonical import encode
 
+from .methods import Tally
 from .rules import DEFAULT_RULES
 
 __all__ = ["GovRecord", "GroupState", "Member", "Proposal"]
@@ -62,6 +63,10 @@ class Proposal:
     close: bytes | None = None
     result: dict[str, Any] | None = None
     excluded: dict[bytes, str] = field(default_factory=dict)  # ballot id -> why it was not counted
+
+    def tally(self) -> Tally:
+        """What a decision method is asked to count for this proposal (the tie seed is its id)."""
+        return Tally(self.options, len(self.electorate), self.rule, self.params, self.id)
 
     def to_map(self) -> dict[str, Any]:
         out: dict[str, Any] = {

@@ -24,6 +24,7 @@ from governance import (
     CryptoError,
     GovRecord,
     GroupState,
+    allowed,
     decode_key_box,
     fold,
     is_envelope,
@@ -58,6 +59,9 @@ class NodeGovernance:
         self.node = node
         self._states: dict[str, tuple[tuple[int, int], GroupState]] = {}
         self._checked: dict[str, int] = {}  # scope -> store position when its marker was last read
+        self._records: dict[str, tuple[tuple[int, int], list[GovRecord]]] = {}
+        #: keys record id -> (its scope, the keys its boxes are sealed to); records never change
+        self._recipients: dict[bytes, tuple[str, frozenset[bytes]]] = {}
         #: keys record id -> epoch key, opened from the boxes sealed to this node
         self.keyring: dict[bytes, bytes] = {}
         #: keys record id -> keys offered in welcomes, used once checked against the record's commitment
@@ -137,6 +141,23 @@ class NodeGovernance:
             return True
         return False
 
+    def recipients(self, keys_record: bytes) -> tuple[str, frozenset[bytes]] | None:
+        """(scope, member keys) of a held gov.keys record, None if it is not held or not one."""
+        hit = self._recipients.get(keys_record)
+        if hit is None:
+            rec = self.node.get(keys_record)
+            if rec is None or rec.body is None:
+                return None
+            if rec.kind != KIND_KEYS:
+                return ("", frozenset())  # a record, but no key record: in no group's scope
+            boxes = rec.body.get("boxes", [])
+            hit = (
+                rec.scope,
+                frozenset(b["to"] for b in boxes if isinstance(b, dict) and isinstance(b.get("to"), bytes)),
+            )
+            self._recipients[keys_record] = hit
+        return hit
+
     def epoch_key(self, keys_record: bytes) -> bytes | None:
         key = self.keyring.get(keys_record)
         if key is None:
@@ -155,7 +176,14 @@ class NodeGovernance:
         return row[0], row[1]
 
     def gov_records(self, scope: str) -> list[GovRecord]:
-        """The group's governance records and ballots that this node holds and can read."""
+        """The group's governance records and ballots that this node holds and can read.
+
+        Cached until a governance record of the scope arrives: folding, heads and dry runs all
+        read them, and each read decrypts every one."""
+        marker = self._marker(scope)
+        cached = self._records.get(scope)
+        if cached is not None and cached[0] == marker:
+            return cached[1]
         out = []
         for rec in self.node.records(scope=scope, limit=None, kinds=_FOLDED):
             if rec.payload is None or rec.kind is None:
@@ -165,6 +193,7 @@ class NodeGovernance:
                     rec.id, rec.author, rec.seq, rec.record.ts, rec.kind, rec.payload.body, rec.payload.refs
                 )
             )
+        self._records[scope] = (marker, out)
         return out
 
     def state(self, scope: str) -> GroupState | None:
@@ -337,12 +366,12 @@ class GovernanceAccess:
             return None
         # E3. An encrypted record's author must have been given the key it wrote under.
         env = parse_envelope(record.payload, direct=False)
-        keys = self.gov.node.get(env.key or b"")
-        if keys is None or keys.payload is None:
+        sealed_to = self.gov.recipients(env.key or b"")
+        if sealed_to is None:
             return "the key record this was encrypted under is not held"
-        if keys.scope != scope or keys.kind != KIND_KEYS:
+        keys_scope, recipients = sealed_to
+        if keys_scope != scope:
             return "encrypted under a key that is not this group's"
-        recipients = {b.get("to") for b in keys.payload.body.get("boxes", []) if isinstance(b, dict)}
         if record.author not in recipients:
             return "the author was never given the key it wrote under"
         # E4. This node's own records follow its current view of the rules.
@@ -351,11 +380,8 @@ class GovernanceAccess:
             action = self.gov.node.plugins.action_for_kind(kind) or PUBLISH
             if st is None or not st.is_member(record.author):
                 return "this node is not a member of the group"
-            rule = st.rules.get(action) or {"by": "member"}
-            if rule.get("by") == "role" and not st.has_role(record.author, rule["role"]):
-                return f"{action} needs the role {rule['role']}"
-            if rule.get("by") in ("nobody", "decision"):
-                return f"{action} is not open to single members in this group"
+            if (why := allowed(st, record.author, action, self.gov.node.plugins.action_index())) is not None:
+                return f"{action} {why}"
         return None
 
     def open_payload(self, record: Record) -> bytes | None:
@@ -390,7 +416,3 @@ class GovernanceAccess:
             self.gov.scan_keys()
             changed = True
         return changed
-
-
-def body_of(rec: StoredRecord) -> dict[str, Any] | None:
-    return rec.payload.body if rec.payload is not None else None

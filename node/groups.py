@@ -14,8 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from governance import (
     ADMIT,
-    CORE_ACTIONS,
-    ENTRENCHED,
+    CORE_METHODS,
     KIND_ACT,
     KIND_CLOSE,
     KIND_GROUP,
@@ -23,18 +22,18 @@ from governance import (
     KIND_PROPOSAL,
     REMOVE,
     ROLES,
-    RULES,
     CryptoError,
     GroupState,
     MethodError,
     Proposal,
     RuleError,
-    Tally,
     check_rules,
+    effective_action,
     encode_key_box,
     group_id,
     key_commitment,
     open_hidden,
+    rule_for,
     seal_to,
     x25519_base,
     x25519_public,
@@ -174,32 +173,6 @@ def rotate_keys(node: Node, scope: str) -> bytes:
     return rec.id
 
 
-def _rule(node: Node, st: GroupState, action: str) -> dict[str, Any]:
-    rule = st.rules.get(action)
-    if rule is not None:
-        return rule
-    for a in node.plugins.actions():
-        if a.name == action:
-            return dict(a.default)
-    return {"by": "nobody"}
-
-
-def _effective(st: GroupState, action: str, args: Mapping[str, Any], node: Node | None = None) -> str:
-    """The action a change is judged as (G14), as the fold will judge it."""
-    if action != RULES:
-        return action
-    raw_set, raw_unset = args.get("set"), args.get("unset")
-    sets: dict[str, Any] = raw_set if isinstance(raw_set, dict) else {}
-    unset: list[Any] = raw_unset if isinstance(raw_unset, list) else []
-    defaults = {a.name: dict(a.default) for a in (*CORE_ACTIONS, *(node.plugins.actions() if node else ()))}
-    for a in [*sets, *unset]:
-        old = st.rules.get(a) or defaults.get(a, {})
-        new = sets[a] if a in sets else defaults.get(a, {})
-        if old.get("entrenched") or (isinstance(new, dict) and new.get("entrenched")):
-            return ENTRENCHED
-    return RULES
-
-
 def act(node: Node, scope: str, action: str, args: dict[str, Any], title: str = "") -> ActOutcome:
     """Do ``action`` now if the rules let this node alone do it, else open a proposal for it."""
     st = node.governance.state(scope)
@@ -208,8 +181,9 @@ def act(node: Node, scope: str, action: str, args: dict[str, Any], title: str = 
     if action == ADMIT and isinstance(args.get("key"), bytes):
         check_member_key(args["key"])
     _check_membership(st, action, args)
-    effective = _effective(st, action, args, node)
-    rule = _rule(node, st, effective)
+    actions = node.plugins.action_index()
+    effective = effective_action(st, action, args, actions)
+    rule = rule_for(st, effective, actions)
     by = rule.get("by")
     if by == "nobody":
         raise GroupError(f"nobody may {effective} in this group")
@@ -321,16 +295,13 @@ def close(
     prop = st.proposals[proposal]
     if prop.status != "open":
         raise GroupError(f"the proposal is already {prop.status}")
-    methods = {**node.plugins.decision_methods()}
-    from governance import CORE_METHODS
-
-    method = methods.get(prop.method) or CORE_METHODS.get(prop.method)
+    method = node.plugins.decision_methods().get(prop.method) or CORE_METHODS.get(prop.method)
     if method is None:
         raise GroupError(f"the method {prop.method!r} is not available on this node (see 'tequio plugins')")
     body: dict[str, Any] = {"proposal": proposal}
     if method.counts_ballots:
         ballots = [(v, prop.ballots[v][2]) for v in sorted(prop.ballots)]
-        tally = Tally(prop.options, len(prop.electorate), prop.rule, prop.params, prop.id)
+        tally = prop.tally()
         if prop.seal_key is not None:
             if prop.seal_nonce is None or prop.author != node.key:
                 raise GroupError("only the node that opened a hidden vote can close it (it holds the secret)")

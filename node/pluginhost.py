@@ -128,6 +128,10 @@ class PluginHost:
             self._actions = out
         return self._actions
 
+    def action_index(self) -> dict[str, Action]:
+        """Core and plugin actions by name, as the fold sees them."""
+        return {a.name: a for a in (*CORE_ACTIONS, *self.actions())}
+
     def action_for_kind(self, kind: str) -> str | None:
         """The action whose rule governs publishing ``kind`` in a group, if a plugin declared one."""
         for action in self.actions():

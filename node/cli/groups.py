@@ -18,7 +18,7 @@ from .context import echo_json, open_node
 from .peers import _book, _resolve
 
 
-def _key(node: Node, text: str) -> bytes:
+def node_key(node: Node, text: str) -> bytes:
     """A node key: 64 hex, or a known peer by key prefix or fingerprint."""
     t = text.strip()
     if len(t) == 64:
@@ -31,7 +31,7 @@ def _key(node: Node, text: str) -> bytes:
     return _resolve(_book(node), t).key
 
 
-def _load_json(path: Path, what: str) -> Any:
+def load_json(path: Path, what: str) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as e:
@@ -104,14 +104,14 @@ def create(
     as_json: bool,
 ) -> None:
     """Found a group NAME with this node and the --member nodes (keys or known peers)."""
-    rules = _load_json(rules_file, "rules file") if rules_file else {}
+    rules = load_json(rules_file, "rules file") if rules_file else {}
     if not isinstance(rules, dict):
         raise TequioError("the rules file holds a JSON object of action -> rule")
     with open_node(ctx) as node:
         parsed: list[tuple[bytes, str, list[str]]] = []
         for m in members:
             text, _, mname = m.partition("=")
-            key = _key(node, text)
+            key = node_key(node, text)
             peer = _book(node).get(key)
             parsed.append((key, mname or (peer.name if peer else ""), []))
         gid, scope = create_group(node, name, parsed, rules, description)
@@ -228,7 +228,7 @@ def _act(ctx: click.Context, gid: str, action: str, args: dict[str, Any], what: 
 def admit(ctx: click.Context, gid: str, key: str, name: str, roles: tuple[str, ...], as_json: bool) -> None:
     """Admit KEY (a node key or a known peer) to the group, or propose it if the rules say so."""
     with open_node(ctx, unlock=False) as node:
-        k = _key(node, key)
+        k = node_key(node, key)
         peer = _book(node).get(k)
     args = {"key": k, "name": name or (peer.name if peer else ""), "roles": sorted(set(roles))}
     _act(ctx, gid, ADMIT, args, f"admit {fingerprint(k)}", as_json)
@@ -242,7 +242,7 @@ def admit(ctx: click.Context, gid: str, key: str, name: str, roles: tuple[str, .
 def remove(ctx: click.Context, gid: str, key: str, as_json: bool) -> None:
     """Remove a member: it gets nothing new and cannot read what follows."""
     with open_node(ctx, unlock=False) as node:
-        k = _key(node, key)
+        k = node_key(node, key)
     _act(ctx, gid, REMOVE, {"key": k}, f"remove {fingerprint(k)}", as_json)
 
 
@@ -255,7 +255,7 @@ def remove(ctx: click.Context, gid: str, key: str, as_json: bool) -> None:
 def roles(ctx: click.Context, gid: str, key: str, roles: tuple[str, ...], as_json: bool) -> None:
     """Set a member's roles to exactly ROLES (none: no roles)."""
     with open_node(ctx, unlock=False) as node:
-        k = _key(node, key)
+        k = node_key(node, key)
     _act(ctx, gid, ROLES, {"key": k, "roles": sorted(set(roles))}, f"roles of {fingerprint(k)}", as_json)
 
 
@@ -266,7 +266,7 @@ def roles(ctx: click.Context, gid: str, key: str, roles: tuple[str, ...], as_jso
 @click.pass_context
 def rules(ctx: click.Context, gid: str, file: Path, as_json: bool) -> None:
     """Change rules: FILE is JSON, {"set": {action: rule}, "unset": [action]} or just {action: rule}."""
-    data = _load_json(file, "rules file")
+    data = load_json(file, "rules file")
     if not isinstance(data, dict):
         raise TequioError("the rules file holds a JSON object")
     args = data if set(data) <= {"set", "unset"} and data else {"set": data}

@@ -23,7 +23,7 @@ def _iso(ms: int) -> str:
 
 def _scope(node: Node, text: str) -> str:
     """A group by id prefix or scope, or an organisation by key / known peer, as a scope."""
-    from node.cli.groups import _key
+    from node.cli.groups import node_key
     from node.groups import group_state
 
     t = text.strip()
@@ -35,7 +35,7 @@ def _scope(node: Node, text: str) -> str:
         except TequioError:
             if t.startswith("g:"):
                 raise
-    return "d:" + _key(node, t).hex()
+    return "d:" + node_key(node, t).hex()
 
 
 @click.group()
@@ -302,9 +302,9 @@ def transfer_cmd(ctx: click.Context, item: str, to: str) -> None:
     """Hand an item (original and working copy) to another organisation; it acknowledges what it got."""
     with open_node(ctx) as node:
         sha, _ = ev.resolve(node, item)
-        from node.cli.groups import _key
+        from node.cli.groups import node_key
 
-        rec = ev.share(node, sha, "d:" + _key(node, to).hex())
+        rec = ev.share(node, sha, "d:" + node_key(node, to).hex())
     click.echo(
         f"transferred as {rec.id.hex()[:16]}; the receiver signs 'tequio evidence ack' once it has the files"
     )

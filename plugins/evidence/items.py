@@ -17,7 +17,7 @@ from typing import Any
 
 from nacl.signing import SigningKey
 
-from governance import GroupState
+from governance import allowed, rule_for
 from node import Node, TequioError
 from node.records import StoredRecord
 from schemas import BlobRef, fingerprint, parse_wire
@@ -349,10 +349,6 @@ def _cleared(node: Node, sha: bytes, scope: str | None) -> bool:
     return False
 
 
-def _rule(st: GroupState, action: str, default: dict[str, Any]) -> dict[str, Any]:
-    return st.rules.get(action) or default
-
-
 def clear(node: Node, sha: bytes, note: str, scope: str | None = None) -> StoredRecord:
     """Record that this node's organisation cleared a flagged item for sharing (in ``scope``, or anywhere)."""
     rec = _my_intake(node, sha)
@@ -362,11 +358,8 @@ def clear(node: Node, sha: bytes, note: str, scope: str | None = None) -> Stored
         st = node.governance.state(scope)
         if st is None or not st.is_member(node.key):
             raise EvidenceError(f"this node is not a member of {scope}")
-        rule = _rule(st, CLEAR, {"by": "member"})
-        if rule.get("by") == "role" and not st.has_role(node.key, rule["role"]):
-            raise EvidenceError(f"{CLEAR} in that group needs the role {rule['role']}")
-        if rule.get("by") in ("nobody", "decision"):
-            raise EvidenceError(f"{CLEAR} in that group is not open to a single member")
+        if (why := allowed(st, node.key, CLEAR, node.plugins.action_index())) is not None:
+            raise EvidenceError(f"{CLEAR} in that group: {why}")
     detail: dict[str, Any] = {"note": note, "flags": safety_flags(rec.body or {})}
     if scope is not None:
         detail["scope"] = scope
@@ -610,7 +603,7 @@ def verification(node: Node, sha: bytes) -> list[Verification]:
         required, allowed = 1, set(latest)
         st = node.governance.state(scope) if scope.startswith("g:") else None
         if st is not None:
-            rule = _rule(st, VERIFY, {"by": "member", "params": {"orgs": 2}})
+            rule = rule_for(st, VERIFY, node.plugins.action_index())
             orgs = (rule.get("params") or {}).get("orgs", 2)
             required = orgs if isinstance(orgs, int) and orgs >= 1 else 2
             allowed = {k for k in latest if st.is_member(k)}

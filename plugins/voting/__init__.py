@@ -8,8 +8,6 @@ from governance import BALLOT
 from governance.models import BallotBody
 from node import Kind, hookimpl
 
-from .decision import decision_methods
-
 
 @hookimpl
 def register_kinds() -> list[Kind]:
@@ -18,6 +16,8 @@ def register_kinds() -> list[Kind]:
 
 @hookimpl
 def register_decision_methods() -> dict[str, Any]:
+    from .decision import decision_methods  # the counting code loads when a node first folds a vote
+
     return dict(decision_methods())
 
 

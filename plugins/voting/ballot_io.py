@@ -6,7 +6,7 @@ from typing import Any
 
 from nacl.public import PublicKey, SealedBox
 
-from governance import BALLOT, Proposal, Tally
+from governance import BALLOT, Proposal
 from node import Node, TequioError
 from schemas.canonical import encode, normalize
 
@@ -24,7 +24,7 @@ def cast(node: Node, scope: str, prop: Proposal, choice: Any) -> bytes:
         raise TequioError("this node is not in the proposal's electorate (members when it opened)")
     if prop.method not in METHODS:
         raise TequioError(f"the method {prop.method!r} takes no ballots here")
-    t = Tally(prop.options, len(prop.electorate), prop.rule, prop.params, prop.id)
+    t = prop.tally()
     why = VotingMethod(prop.method).check_choice(choice, t)
     if why is not None:
         raise TequioError(f"not a valid ballot for {prop.method}: {why}")

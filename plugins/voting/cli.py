@@ -10,7 +10,17 @@ from typing import Any
 
 import click
 
-from governance import ADMIT, REMOVE, ROLES, RULES, GroupState, Proposal, Tally, rule_text
+from governance import (
+    ADMIT,
+    REMOVE,
+    ROLES,
+    RULES,
+    GroupState,
+    Proposal,
+    effective_action,
+    rule_for,
+    rule_text,
+)
 from node import Node, TequioError
 from node.cli import echo_json, open_node
 from node.groups import close, find_proposal, group_state, propose
@@ -86,7 +96,7 @@ def _closes(text: str | None, now: int) -> int | None:
 
 def _action(node: Node, text: str) -> dict[str, Any]:
     """``--action admit=KEY[:NAME]``, ``remove=KEY``, ``roles=KEY:ROLE,ROLE``, ``rules=FILE``."""
-    from node.cli.groups import _key, _load_json
+    from node.cli.groups import load_json, node_key
 
     kind, eq, arg = text.partition("=")
     if not eq or not arg:
@@ -95,17 +105,17 @@ def _action(node: Node, text: str) -> dict[str, Any]:
         )
     if kind == "admit":
         key, _, name = arg.partition(":")
-        return {"action": ADMIT, "args": {"key": _key(node, key), "name": name, "roles": []}}
+        return {"action": ADMIT, "args": {"key": node_key(node, key), "name": name, "roles": []}}
     if kind == "remove":
-        return {"action": REMOVE, "args": {"key": _key(node, arg)}}
+        return {"action": REMOVE, "args": {"key": node_key(node, arg)}}
     if kind == "roles":
         key, _, roles = arg.partition(":")
         return {
             "action": ROLES,
-            "args": {"key": _key(node, key), "roles": sorted({r for r in roles.split(",") if r})},
+            "args": {"key": node_key(node, key), "roles": sorted({r for r in roles.split(",") if r})},
         }
     if kind == "rules":
-        data = _load_json(Path(arg), "rules file")
+        data = load_json(Path(arg), "rules file")
         if not isinstance(data, dict):
             raise TequioError("the rules file holds a JSON object")
         return {"action": RULES, "args": data if data and set(data) <= {"set", "unset"} else {"set": data}}
@@ -159,9 +169,8 @@ def propose_cmd(
         closes_at = _closes(closes, node.clock())
         if action is not None:
             act = _action(node, action)
-            from node.groups import _effective, _rule
-
-            rule = _rule(node, st, _effective(st, act["action"], act["args"], node))
+            actions = node.plugins.action_index()
+            rule = rule_for(st, effective_action(st, act["action"], act["args"], actions), actions)
             if rule.get("by") != "decision":
                 raise TequioError(
                     f"{act['action']} is not decided by vote in this group ({rule_text(rule)}):"
@@ -277,7 +286,7 @@ def proposal_json(node: Node, st: GroupState, p: Proposal) -> dict[str, Any]:
     }
     if p.status == "open" and p.seal_key is None and p.method in METHODS and p.ballots:
         try:
-            t = Tally(p.options, len(p.electorate), p.rule, p.params, p.id)
+            t = p.tally()
             ballots = [(v, p.ballots[v][2]) for v in sorted(p.ballots)]
             out["provisional"] = to_json(VotingMethod(p.method).result(ballots, t))
         except (TallyError, ValueError):
