@@ -38,12 +38,12 @@ _PEAK_RSS = (
 
 _CHILD = """
 import sys, time
-from plugins.evidence.media import hash_file, ingest_copy, make_working_copy, stored_path
+from tequio.plugins.evidence.media import hash_file, ingest_copy, make_working_copy, stored_path
 what, src, out = sys.argv[1:4]
 if what == "tequio evidence add":
     from pathlib import Path
-    from node import Node
-    from plugins.evidence.items import intake
+    from tequio.node import Node
+    from tequio.plugins.evidence.items import intake
     node = Node.create(out + "/home", name="bench")
 t = time.perf_counter()
 if what == "tequio evidence add":

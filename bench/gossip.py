@@ -55,11 +55,11 @@ from typing import Any
 
 from nacl.signing import SigningKey
 
-from federation.host import FeedHead, IngestSummary
-from federation.memory import MemoryNetwork
-from node import Node
-from node.federation import Federation, NodeSyncHost
-from schemas import Payload, make_record
+from tequio.federation.host import FeedHead, IngestSummary
+from tequio.federation.memory import MemoryNetwork
+from tequio.node import Node
+from tequio.node.federation import Federation, NodeSyncHost
+from tequio.schemas import Payload, make_record
 
 T0 = 1_767_225_600_000
 INTERVAL_MS = 5000  # the default anti-entropy interval: one round of the simulation

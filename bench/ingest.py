@@ -22,7 +22,7 @@ from pathlib import Path
 from nacl.bindings import crypto_sign_open
 from nacl.signing import SigningKey
 
-from schemas import FrameReader, Payload, make_record, parse_wire, signed_bytes
+from tequio.schemas import FrameReader, Payload, make_record, parse_wire, signed_bytes
 
 TEQUIO = str(Path(sys.executable).with_name("tequio"))
 WORDS = [
@@ -95,7 +95,7 @@ def baseline(path: Path) -> float:
 
 def child_node_ingest(stream: str, home: str, threads: str) -> None:
     """In a child process: node.ingest over the stream in batches of the configured size; print seconds."""
-    from node import Node
+    from tequio.node import Node
 
     node = Node.create(home, name="bench", kdf_profile="interactive")
     if threads != "auto":
@@ -115,7 +115,7 @@ def child_node_ingest(stream: str, home: str, threads: str) -> None:
 
 def _with_workers(node, n: int):  # type: ignore[no-untyped-def]
     """The node's ingestor, rebuilt with ``n`` verifier processes (1: none)."""
-    from node.verifiers import VerifierPool
+    from tequio.node.verifiers import VerifierPool
 
     node.ingestor.close()
     node.ingestor.verifiers = VerifierPool(n) if n > 1 else None

@@ -39,11 +39,11 @@ from typing import Any
 from aiohttp import web
 from nacl.signing import SigningKey
 
-from federation.http import make_fed_app
-from federation.sync import SyncResult
-from node import Node
-from node.federation import Federation
-from schemas import Payload, encode, make_record
+from tequio.federation.http import make_fed_app
+from tequio.federation.sync import SyncResult
+from tequio.node import Node
+from tequio.node.federation import Federation
+from tequio.schemas import Payload, encode, make_record
 
 WORDS = [
     "la",

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from plugins.voting.methods import tally
+from tequio.plugins.voting.methods import tally
 
 FIGURES = ("schulze", "ranked-pairs", "irv")
 

@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Protocol
 
-from schemas import fingerprint
+from tequio.schemas import fingerprint
 
 from .messages import MessageError
 from .peers import PeerBook

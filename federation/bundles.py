@@ -25,7 +25,7 @@ from typing import BinaryIO
 import nacl.bindings as sodium
 import nacl.exceptions
 
-from schemas import CanonicalError, decode, encode
+from tequio.schemas import CanonicalError, decode, encode
 
 from .blobs import CHUNK
 from .wire import AuthError, Keyring

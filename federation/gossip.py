@@ -15,7 +15,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from schemas import fingerprint
+from tequio.schemas import fingerprint
 
 from .host import SyncHost
 from .peers import PeerBook

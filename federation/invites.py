@@ -16,7 +16,7 @@ from typing import Any
 
 from nacl.bindings import crypto_sign_open
 
-from schemas import CanonicalError, decode, encode
+from tequio.schemas import CanonicalError, decode, encode
 
 from .peers import PeerBook
 

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from schemas import decode, encode
+from tequio.schemas import decode, encode
 
 from .service import FedError, FedService
 from .sync import Unreachable

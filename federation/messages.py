@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from schemas import is_valid_scope
+from tequio.schemas import is_valid_scope
 
 from .host import FeedHead
 

@@ -16,7 +16,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from schemas import Reason, fingerprint
+from tequio.schemas import Reason, fingerprint
 
 from .host import IngestSummary
 from .invites import InviteBook, InviteError

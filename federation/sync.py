@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 import msgpack
 
-from schemas import fingerprint
+from tequio.schemas import fingerprint
 
 from .host import FeedHead, IngestSummary, SyncHost
 from .messages import (

@@ -20,7 +20,7 @@ from nacl.bindings import crypto_sign_open
 from nacl.public import Box, PrivateKey, PublicKey
 from nacl.signing import SigningKey, VerifyKey
 
-from schemas import CanonicalError, decode, encode
+from tequio.schemas import CanonicalError, decode, encode
 
 __all__ = [
     "AUTH_HEADER",

@@ -17,7 +17,7 @@ import nacl.exceptions
 from nacl.public import Box, PrivateKey, PublicKey, SealedBox
 from nacl.secret import SecretBox
 
-from schemas.canonical import CanonicalError, decode, encode
+from tequio.schemas.canonical import CanonicalError, decode, encode
 
 __all__ = [
     "BLOB_CHUNK",

@@ -11,7 +11,7 @@ import copy
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from schemas.canonical import CanonicalError, decode, encode
+from tequio.schemas.canonical import CanonicalError, decode, encode
 
 from .authority import action_index, allowed, effective_action, rule_for
 from .crypto import CryptoError, group_id, open_sealed, x25519_base

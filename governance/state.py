@@ -10,7 +10,7 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any
 
-from schemas.canonical import encode
+from tequio.schemas.canonical import encode
 
 from .methods import Tally
 from .rules import DEFAULT_RULES

@@ -1,4 +1,4 @@
-"""Builds ``governance/vectors/envelopes.json``: ``python -m governance.testvectors`` rewrites it.
+"""Builds ``governance/vectors/envelopes.json``: ``python -m tequio.governance.testvectors`` rewrites it.
 
 Every value is deterministic given the seeds, nonces and ephemeral keys named in the vector
 (libsodium's sealed box draws its ephemeral key at random; here it is given, and the box built
@@ -18,7 +18,7 @@ from nacl.hash import blake2b
 from nacl.public import Box, PrivateKey, PublicKey
 from nacl.signing import SigningKey
 
-from schemas import Payload, make_record
+from tequio.schemas import Payload, make_record
 
 from .crypto import encode_key_box, group_id, key_commitment, seal_direct, seal_group, x25519_public
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
-from schemas import from_json, is_valid_scope, parse_key
+from tequio.schemas import from_json, is_valid_scope, parse_key
 
 from .errors import TequioError
 from .node import Node

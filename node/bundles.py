@@ -9,8 +9,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from federation.bundles import read_bundle, write_bundle
-from federation.wire import SigningKeyring
+from tequio.federation.bundles import read_bundle, write_bundle
+from tequio.federation.wire import SigningKeyring
 
 from .federation import NodeSyncHost
 from .node import Node

@@ -10,7 +10,7 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
-from federation.discovery import (
+from tequio.federation.discovery import (
     Discovery,
     advertised_ips,
     answers_as,
@@ -18,7 +18,7 @@ from federation.discovery import (
     record_candidate,
     refresh_trusted,
 )
-from schemas import fingerprint
+from tequio.schemas import fingerprint
 
 if TYPE_CHECKING:
     from .federation import Federation

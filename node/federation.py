@@ -11,17 +11,17 @@ from typing import Any
 import ifaddr
 from aiohttp import web
 
-from federation.blobs import BlobFetcher
-from federation.gossip import Gossip, GossipConfig
-from federation.host import FeedHead, IngestSummary
-from federation.http import HttpTransport
-from federation.invites import Invite, InviteBook, parse_invite
-from federation.messages import Limits
-from federation.peers import PeerBook, Penalties
-from federation.service import FedService
-from federation.sync import Syncer, Transport
-from federation.wire import SigningKeyring
-from schemas import PUBLIC
+from tequio.federation.blobs import BlobFetcher
+from tequio.federation.gossip import Gossip, GossipConfig
+from tequio.federation.host import FeedHead, IngestSummary
+from tequio.federation.http import HttpTransport
+from tequio.federation.invites import Invite, InviteBook, parse_invite
+from tequio.federation.messages import Limits
+from tequio.federation.peers import PeerBook, Penalties
+from tequio.federation.service import FedService
+from tequio.federation.sync import Syncer, Transport
+from tequio.federation.wire import SigningKeyring
+from tequio.schemas import PUBLIC
 
 from .node import Node
 
@@ -207,7 +207,7 @@ class Federation:
 
     async def listen(self, host: str = "127.0.0.1", port: int = 0) -> tuple[web.AppRunner, str]:
         """Start this node's federation listener; returns its runner (to clean up) and ``host:port``."""
-        from federation.http import make_fed_app
+        from tequio.federation.http import make_fed_app
 
         runner = web.AppRunner(make_fed_app(self.service, self.keyring, self.node.clock, self.limits))
         await runner.setup()

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgpack
 
-from governance import (
+from tequio.governance import (
     BALLOT,
     FOLDED_KINDS,
     GOV_KINDS,
@@ -36,8 +36,8 @@ from governance import (
     seal_direct,
     seal_group,
 )
-from governance import group_id as derive_group_id
-from schemas import PUBLIC, PayloadError, Record, parse_payload
+from tequio.governance import group_id as derive_group_id
+from tequio.schemas import PUBLIC, PayloadError, Record, parse_payload
 
 from .records import StoredRecord
 
@@ -241,7 +241,7 @@ class NodeGovernance:
 
         Folds the group with the record added, so a command can refuse before writing anything.
         """
-        from schemas.canonical import encode as canonical
+        from tequio.schemas.canonical import encode as canonical
 
         records = self.gov_records(scope)
         head = self.node.store.head(self.node.key, scope)
@@ -320,7 +320,7 @@ class NodeGovernance:
         """The symmetric key this node shares with ``other`` (crypto_box_beforenm), for direct blobs."""
         import nacl.bindings as sodium
 
-        from governance import x25519_public
+        from tequio.governance import x25519_public
 
         secret = self._x_secret()
         if secret is None:

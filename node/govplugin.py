@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from governance import KIND_ACT, KIND_CLOSE, KIND_GROUP, KIND_KEYS, KIND_PROPOSAL
-from governance.models import ActBody, CloseBody, GroupBody, KeysBody, ProposalBody, WelcomeBody
+from tequio.governance import KIND_ACT, KIND_CLOSE, KIND_GROUP, KIND_KEYS, KIND_PROPOSAL
+from tequio.governance.models import ActBody, CloseBody, GroupBody, KeysBody, ProposalBody, WelcomeBody
 
 from .hookspecs import hookimpl
 from .kinds import Kind

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from governance import (
+from tequio.governance import (
     ADMIT,
     CORE_METHODS,
     KIND_ACT,
@@ -38,7 +38,7 @@ from governance import (
     x25519_base,
     x25519_public,
 )
-from schemas import direct_scope, group_scope
+from tequio.schemas import direct_scope, group_scope
 
 from .errors import TequioError
 

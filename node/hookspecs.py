@@ -18,8 +18,8 @@ if TYPE_CHECKING:
     from aiohttp import web
     from sqlite_utils import Database
 
-    from governance import Action, DecisionMethod
-    from schemas import ForkProof
+    from tequio.governance import Action, DecisionMethod
+    from tequio.schemas import ForkProof
 
     from .kinds import Kind
     from .migrations import MigrationSet

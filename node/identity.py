@@ -20,7 +20,7 @@ import nacl.pwhash
 import nacl.secret
 from nacl.signing import SigningKey
 
-from schemas import fingerprint
+from tequio.schemas import fingerprint
 
 from .errors import PassphraseRequired, TequioError, WrongPassphrase
 

@@ -15,7 +15,7 @@ import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Protocol
 
-from schemas import (
+from tequio.schemas import (
     PUBLIC,
     ForkProof,
     Payload,

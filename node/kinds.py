@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from schemas import Payload, Record, is_valid_kind
+from tequio.schemas import Payload, Record, is_valid_kind
 
 __all__ = ["Kind", "body_error"]
 

@@ -20,9 +20,9 @@ from nacl.hash import blake2b
 from nacl.signing import SigningKey
 from sqlite_utils import Database
 
-from federation.blobs import BlobStore
-from governance import KIND_KEYS, CryptoError, decrypt_blob, encrypt_blob
-from schemas import (
+from tequio.federation.blobs import BlobStore
+from tequio.governance import KIND_KEYS, CryptoError, decrypt_blob, encrypt_blob
+from tequio.schemas import (
     PUBLIC,
     BlobRef,
     CanonicalError,
@@ -37,7 +37,7 @@ from schemas import (
     make_record,
     parse_payload,
 )
-from schemas.canonical import normalize
+from tequio.schemas.canonical import normalize
 
 from .config import CONFIG_FILE, Config, IdentitySection, NodeSection, load_config, write_config
 from .errors import NodeExists, NodeNotFound, PassphraseRequired, PublishError, TequioError

@@ -16,7 +16,7 @@ from typing import Any
 import click
 import pluggy
 
-from governance import CORE_ACTIONS, CORE_METHODS, Action, DecisionMethod
+from tequio.governance import CORE_ACTIONS, CORE_METHODS, Action, DecisionMethod
 
 from . import hookspecs
 from .errors import PluginError

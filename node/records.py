@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from schemas import Payload, Record, to_json
+from tequio.schemas import Payload, Record, to_json
 
 __all__ = ["StoredRecord"]
 

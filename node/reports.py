@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from schemas import RETRYABLE, Reason
+from tequio.schemas import RETRYABLE, Reason
 
 __all__ = ["IngestReport", "Rejection"]
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import msgpack
 from sqlite_utils import Database
 
-from federation.peers import MIGRATIONS as FEDERATION_STEPS
-from schemas import Record, parse_payload, parse_wire
+from tequio.federation.peers import MIGRATIONS as FEDERATION_STEPS
+from tequio.schemas import Record, parse_payload, parse_wire
 
 from .migrations import MigrationSet, apply_migrations, pending
 

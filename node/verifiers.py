@@ -1,6 +1,6 @@
 """A pool of verifier processes for large batches: signature checks on every core, free of the GIL.
 
-Each worker is ``python -m schemas.verify_worker`` on a pair of pipes, driven by one I/O thread that
+Each worker is ``python -m tequio.schemas.verify_worker`` on a pair of pipes, driven by one I/O thread that
 sleeps in read() while the worker computes, so the node's own thread keeps writing the previous batch.
 A worker that dies is not trusted to have judged anything: its chunk is checked again on the thread.
 """
@@ -17,8 +17,8 @@ from typing import IO, Any
 
 import msgpack
 
-from schemas import Reason, Record, RecordError, parse_wire
-from schemas.verify_worker import MAX_REQUEST
+from tequio.schemas import Reason, Record, RecordError, parse_wire
+from tequio.schemas.verify_worker import MAX_REQUEST
 
 from .reports import Rejection
 
@@ -62,7 +62,7 @@ class _Worker:
         # bufsize=0: unbuffered pipes, so reading a reply returns what has arrived instead of waiting
         # to fill a buffer (which would wait forever for bytes the worker has no reason to send).
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "schemas.verify_worker"],
+            [sys.executable, "-m", "tequio.schemas.verify_worker"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,

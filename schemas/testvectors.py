@@ -1,4 +1,4 @@
-"""Builds the test vectors in ``schemas/vectors/``: ``python -m schemas.testvectors`` rewrites them.
+"""Builds the test vectors in ``schemas/vectors/``: ``python -m tequio.schemas.testvectors`` rewrites them.
 
 Ed25519 signatures are deterministic, so the same seeds and fields always give the same bytes; the
 test suite regenerates every vector and compares it with the committed file.

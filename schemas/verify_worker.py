@@ -1,6 +1,6 @@
 """A verifier process: steps 1-7 on batches of wire records, so big imports use every core.
 
-Run as ``python -m schemas.verify_worker``. Requests on stdin and replies on stdout are msgpack
+Run as ``python -m tequio.schemas.verify_worker``. Requests on stdin and replies on stdout are msgpack
 values, one per batch: the request is a list of wire records; the reply is a list aligned with it,
 holding each valid record's 32-byte id, or ``[reason, detail]`` for a rejected one. The process
 exits when stdin closes, so it never outlives the node that started it (even after ``kill -9``).

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from nacl.signing import SigningKey
 
-from node import Node
-from schemas import Payload, Record, make_record
+from tequio.node import Node
+from tequio.schemas import Payload, Record, make_record
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from federation.memory import MemoryNetwork
-from node import Node
-from node.federation import Federation
+from tequio.federation.memory import MemoryNetwork
+from tequio.node import Node
+from tequio.node.federation import Federation
 
 
 @dataclass

@@ -14,8 +14,8 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from node import Node
-from node.api import RECORDS_MEDIA_TYPE, make_api_app
+from tequio.node import Node
+from tequio.node.api import RECORDS_MEDIA_TYPE, make_api_app
 from tests.conftest import TEQUIO, Feed, key
 
 

@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 
-from federation.blobs import BlobError, BlobStore
-from federation.service import FedError
-from federation.sync import Unreachable
-from node import Node
-from schemas import BlobRef, Payload, direct_scope, make_record
+from tequio.federation.blobs import BlobError, BlobStore
+from tequio.federation.service import FedError
+from tequio.federation.sync import Unreachable
+from tequio.node import Node
+from tequio.schemas import BlobRef, Payload, direct_scope, make_record
 from tests.conftest import TEQUIO, key
 from tests.fedkit import make_cluster
 from tests.test_ingest import StandInPolicy

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from federation.bundles import MAGIC, BundleError, read_bundle, write_bundle
-from federation.wire import SigningKeyring
-from node import Node
-from node.bundles import export_bundle, import_bundle
-from schemas import BlobRef, Payload, direct_scope, make_record
+from tequio.federation.bundles import MAGIC, BundleError, read_bundle, write_bundle
+from tequio.federation.wire import SigningKeyring
+from tequio.node import Node
+from tequio.node.bundles import export_bundle, import_bundle
+from tequio.schemas import BlobRef, Payload, direct_scope, make_record
 from tests.conftest import key
 from tests.test_blobs import _file
 from tests.test_ingest import StandInPolicy

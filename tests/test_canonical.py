@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from schemas import CanonicalError, decode, encode
-from schemas.canonical import MAX_DEPTH
+from tequio.schemas import CanonicalError, decode, encode
+from tequio.schemas.canonical import MAX_DEPTH
 
 values = st.recursive(
     st.none()

@@ -6,9 +6,9 @@ import tomllib
 
 import pytest
 
-from node import Node
-from node.config import Config, config_table, load_config, render_config
-from node.errors import ConfigError
+from tequio.node import Node
+from tequio.node.config import Config, config_table, load_config, render_config
+from tequio.node.errors import ConfigError
 from tests.conftest import ROOT
 
 

@@ -10,8 +10,8 @@ import subprocess
 import time
 from pathlib import Path
 
-from node import Node
-from node.store import DB_FILE
+from tequio.node import Node
+from tequio.node.store import DB_FILE
 from tests.conftest import TEQUIO, Feed, key
 
 
@@ -38,7 +38,7 @@ def _no_verifier_outlives(parent: int) -> None:
 
 def _is_verifier(proc: Path) -> bool:
     try:
-        return b"schemas.verify_worker" in (proc / "cmdline").read_bytes()
+        return b"tequio.schemas.verify_worker" in (proc / "cmdline").read_bytes()
     except OSError:
         return False
 

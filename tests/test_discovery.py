@@ -23,7 +23,7 @@ from aiohttp import web
 from nacl.signing import SigningKey
 from zeroconf import ServiceInfo
 
-from federation.discovery import (
+from tequio.federation.discovery import (
     MAX_ADDRS,
     MAX_NAME_BYTES,
     SERVICE_TYPE,
@@ -38,10 +38,10 @@ from federation.discovery import (
     record_candidate,
     refresh_trusted,
 )
-from federation.http import make_fed_app
-from federation.peers import PeerBook
-from node import Node
-from node.federation import Federation
+from tequio.federation.http import make_fed_app
+from tequio.federation.peers import PeerBook
+from tequio.node import Node
+from tequio.node.federation import Federation
 from tests.conftest import TEQUIO
 
 KEY = SigningKey(b"k" * 32).verify_key.encode()  # real keys: only usable keys can be trusted

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from PIL import ExifTags, Image, ImageCms, PngImagePlugin
 
-from plugins.evidence.media import (
+from tequio.plugins.evidence.media import (
     CHUNK,
     NEAR_DUPLICATE_BITS,
     FileDigest,
@@ -518,7 +518,7 @@ _PEAK = (
 )
 _CHILD = """
 import json, sys
-from plugins.evidence.media import hash_file, ingest_copy, make_working_copy
+from tequio.plugins.evidence.media import hash_file, ingest_copy, make_working_copy
 big, jpeg, store, work = sys.argv[1:5]
 d = hash_file(big)
 s = ingest_copy(big, store)

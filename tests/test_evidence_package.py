@@ -27,7 +27,7 @@ import nacl.bindings as sodium
 import pytest
 from nacl.signing import SigningKey
 
-from governance.crypto import (
+from tequio.governance.crypto import (
     encode_key_box,
     group_id,
     key_commitment,
@@ -38,8 +38,8 @@ from governance.crypto import (
     seal_to,
     x25519_public,
 )
-from plugins.evidence.media import hash_file, make_working_copy
-from plugins.evidence.package import (
+from tequio.plugins.evidence.media import hash_file, make_working_copy
+from tequio.plugins.evidence.package import (
     FORMAT,
     MANIFEST_DOMAIN,
     VERIFY_MD,
@@ -51,7 +51,7 @@ from plugins.evidence.package import (
     check_package,
     write_package,
 )
-from schemas import Payload, Record, fingerprint, make_record, parse_wire, signed_bytes
+from tequio.schemas import Payload, Record, fingerprint, make_record, parse_wire, signed_bytes
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"

@@ -15,12 +15,12 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from node import Node
-from node.groups import create_group
-from plugins.evidence import items as ev
-from plugins.evidence.export import export
-from plugins.evidence.media import read_location
-from plugins.evidence.package import check_package
+from tequio.node import Node
+from tequio.node.groups import create_group
+from tequio.plugins.evidence import items as ev
+from tequio.plugins.evidence.export import export
+from tequio.plugins.evidence.media import read_location
+from tequio.plugins.evidence.package import check_package
 from tests.conftest import TEQUIO
 from tests.test_governance_nodes import Org, orgs, sync_all
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from federation.invites import Invite
-from node.identity import load_identity
+from tequio.federation.invites import Invite
+from tequio.node.identity import load_identity
 from tests.conftest import TEQUIO
 
 

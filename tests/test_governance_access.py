@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from governance import (
+from tequio.governance import (
     CryptoError,
     decrypt_blob,
     encrypt_blob,
@@ -16,9 +16,9 @@ from governance import (
     parse_envelope,
     seal_group,
 )
-from node import Node, PublishError
-from node.groups import create_group, rotate_keys
-from schemas import Payload, direct_scope, encode, make_record
+from tequio.node import Node, PublishError
+from tequio.node.groups import create_group, rotate_keys
+from tequio.schemas import Payload, direct_scope, encode, make_record
 from tests.conftest import key
 from tests.fedkit import make_cluster
 from tests.test_ingest import reasons
@@ -96,7 +96,7 @@ def test_a_removed_member_cannot_read_what_follows(make_node: Callable[..., Node
     """G15: after a removal the next record is under a new key the removed member never receives."""
     nodes, _scope = _group(make_node, 3)
     a, b, c = nodes
-    from node.groups import act
+    from tequio.node.groups import act
 
     rules_file = {"set": {"group.remove": {"by": "member"}}}
     # Default rules need a decision to remove; give this group a simple rule first by founding anew.

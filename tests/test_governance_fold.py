@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as hs
 
-from governance import (
+from tequio.governance import (
     ADMIT,
     BALLOT,
     CLOSE_GROUP,

@@ -12,11 +12,11 @@ import msgpack
 import pytest
 from aiohttp import web
 
-from federation.http import make_fed_app
-from governance import ADMIT, REMOVE, ROLES, RULES
-from node import Node
-from node.federation import Federation
-from node.groups import act, close, create_group
+from tequio.federation.http import make_fed_app
+from tequio.governance import ADMIT, REMOVE, ROLES, RULES
+from tequio.node import Node
+from tequio.node.federation import Federation
+from tequio.node.groups import act, close, create_group
 from tests.test_ingest import reasons
 
 

@@ -20,7 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as hs
 
-from governance import (
+from tequio.governance import (
     ADMIT,
     BALLOT,
     CLOSE_GROUP,
@@ -37,9 +37,9 @@ from governance import (
     fold,
     seal_group,
 )
-from node import Node
-from node.groups import act, close, create_group, propose, rotate_keys
-from schemas import Payload, make_record, parse_wire
+from tequio.node import Node
+from tequio.node.groups import act, close, create_group, propose, rotate_keys
+from tequio.schemas import Payload, make_record, parse_wire
 from tests.conftest import FakeClock, seeded_rng
 from tests.fedkit import Cluster, make_cluster
 from tests.test_governance_fold import (

@@ -9,9 +9,16 @@ from nacl.public import PrivateKey, SealedBox
 from nacl.secret import SecretBox
 from nacl.signing import SigningKey
 
-from governance import decode_key_box, decrypt_blob, group_id, key_commitment, open_direct, parse_envelope
-from governance.testvectors import VECTOR_FILE, build, render
-from schemas import decode, parse_payload, parse_wire
+from tequio.governance import (
+    decode_key_box,
+    decrypt_blob,
+    group_id,
+    key_commitment,
+    open_direct,
+    parse_envelope,
+)
+from tequio.governance.testvectors import VECTOR_FILE, build, render
+from tequio.schemas import decode, parse_payload, parse_wire
 
 
 def _load() -> dict[str, dict]:

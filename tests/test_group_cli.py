@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
-from node import Node
-from node.groups import act, create_group
+from tequio.node import Node
+from tequio.node.groups import act, create_group
 from tests.conftest import TEQUIO, CliResult
 
 HEX32 = re.compile(r"[0-9a-f]{32}")

@@ -14,12 +14,12 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from click.testing import CliRunner
 
-from node import Node, PublishError, hookimpl
-from node import hookspecs as hookspecs_module
-from node.api import make_api_app
-from node.cli.context import CliState
-from node.errors import PluginError
-from schemas import make_record
+from tequio.node import Node, PublishError, hookimpl
+from tequio.node import hookspecs as hookspecs_module
+from tequio.node.api import make_api_app
+from tequio.node.cli.context import CliState
+from tequio.node.errors import PluginError
+from tequio.schemas import make_record
 from tests.conftest import ROOT, key, note
 
 DOCS = ROOT / "docs" / "plugins.md"
@@ -206,7 +206,7 @@ def test_hookspecs_module_is_documented_by_path() -> None:
 
 
 def test_hook_register_actions(make_node: Callable[..., Node], wc: types.ModuleType) -> None:
-    from node.groups import create_group
+    from tequio.node.groups import create_group
 
     a = make_node(name="A", plugins=[wc])
     b = make_node(name="B", seed=2, plugins=[wc])
@@ -225,7 +225,7 @@ def test_hook_register_actions(make_node: Callable[..., Node], wc: types.ModuleT
 
 
 def test_hook_register_decision_methods(make_node: Callable[..., Node], wc: types.ModuleType) -> None:
-    from governance import GovRecord, Tally, fold, group_id
+    from tequio.governance import GovRecord, Tally, fold, group_id
 
     node = make_node(plugins=[wc])
     methods = node.plugins.decision_methods()

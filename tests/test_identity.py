@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from node import Node
-from node.errors import NodeExists, PassphraseRequired, TequioError, WrongPassphrase
-from node.identity import KEY_FILE, load_identity, read_public_key
+from tequio.node import Node
+from tequio.node.errors import NodeExists, PassphraseRequired, TequioError, WrongPassphrase
+from tequio.node.identity import KEY_FILE, load_identity, read_public_key
 from tests.conftest import seeded_rng
 
 

@@ -9,10 +9,10 @@ from collections.abc import Callable
 import msgpack
 import pytest
 
-from node import Node
-from schemas import PUBLIC, Payload, Record, direct_scope, encode, make_record, parse_wire
-from schemas.record import signed_bytes
-from schemas.testvectors import VECTOR_DIR
+from tequio.node import Node
+from tequio.schemas import PUBLIC, Payload, Record, direct_scope, encode, make_record, parse_wire
+from tequio.schemas.record import signed_bytes
+from tequio.schemas.testvectors import VECTOR_DIR
 from tests.conftest import Feed, key, note
 
 

@@ -6,7 +6,7 @@ import hashlib
 import json
 from pathlib import Path
 
-from node import Node
+from tequio.node import Node
 from tests.independent import refimpl as R
 
 

@@ -22,14 +22,32 @@ ALLOWED = {
 }
 
 
+def _ours(module: str) -> str:
+    """The package of ours a module name points into ("tequio.node.store" -> "node"), else its top."""
+    parts = module.split(".")
+    return parts[1] if parts[0] == "tequio" and len(parts) > 1 else parts[0]
+
+
 def _imports(path: Path) -> set[str]:
     found = set()
     for n in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(n, ast.Import):
-            found |= {a.name.split(".")[0] for a in n.names}
+            found |= {_ours(a.name) for a in n.names}
         elif isinstance(n, ast.ImportFrom) and n.level == 0 and n.module:
-            found.add(n.module.split(".")[0])
+            found.add(_ours(n.module))
     return found
+
+
+def test_no_bare_top_level_imports() -> None:
+    """Our folders are imported only as ``tequio.<package>``: a bare ``node`` may be another distribution."""
+    for d in ("schemas", "federation", "governance", "node", "plugins", "tests", "bench", "examples"):
+        for path in (ROOT / d).rglob("*.py"):
+            for n in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                names = [a.name for a in n.names] if isinstance(n, ast.Import) else []
+                if isinstance(n, ast.ImportFrom) and n.level == 0 and n.module:
+                    names = [n.module]
+                bare = [m for m in names if m.split(".")[0] in ALLOWED]
+                assert not bare, f"{path.relative_to(ROOT)} imports {bare}: use tequio.{bare[0]}"
 
 
 @pytest.mark.parametrize("package", sorted(ALLOWED))
@@ -44,8 +62,16 @@ def test_packaging() -> None:
     meta = tomllib.loads((ROOT / "pyproject.toml").read_text())
     project = meta["project"]
     assert project["name"] == "tequio" and project["requires-python"] == ">=3.11"
-    assert project["scripts"] == {"tequio": "node.cli:main"}
-    assert project["entry-points"]["tequio"]["core"] == "plugins.core"
+    assert project["scripts"] == {"tequio": "tequio.node.cli:main"}
+    assert project["entry-points"]["tequio"]["core"] == "tequio.plugins.core"
+    setup = meta["tool"]["setuptools"]
+    folders = sorted(
+        "tequio." + ".".join(p.parent.relative_to(ROOT).parts)
+        for package in ALLOWED
+        for p in (ROOT / package).rglob("__init__.py")
+    )
+    assert sorted(setup["packages"]) == folders, "every package folder is listed under its tequio name"
+    assert setup["package-dir"] == {f"tequio.{p}": p for p in ALLOWED}
     assert "test" in project["optional-dependencies"]
     for dep in project["dependencies"]:
         assert ">=" in dep, f"dependency without a lower bound: {dep}"
@@ -66,5 +92,7 @@ def test_ruff_clean() -> None:
 
 
 def test_mypy_clean() -> None:
-    r = subprocess.run([_tool("mypy")], cwd=ROOT, capture_output=True, text=True)
+    from tests.typecheck import run_mypy
+
+    r = run_mypy()
     assert r.returncode == 0, r.stdout + r.stderr

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from schemas import (
+from tequio.schemas import (
     ForkProof,
     Payload,
     PayloadError,
@@ -14,7 +14,7 @@ from schemas import (
     make_record,
     parse_wire,
 )
-from schemas.payload import BlobRef
+from tequio.schemas.payload import BlobRef
 from tests.conftest import Feed, key, note
 
 

@@ -9,10 +9,10 @@ import msgpack
 import pytest
 from sqlite_utils import Database
 
-from node import MigrationSet, Node, hookimpl
-from node.errors import DatabaseTooNew, TequioError
-from node.migrations import MIGRATIONS_TABLE
-from node.store import CORE_MIGRATIONS, DB_FILE, FEDERATION_MIGRATIONS
+from tequio.node import MigrationSet, Node, hookimpl
+from tequio.node.errors import DatabaseTooNew, TequioError
+from tequio.node.migrations import MIGRATIONS_TABLE
+from tequio.node.store import CORE_MIGRATIONS, DB_FILE, FEDERATION_MIGRATIONS
 from tests.conftest import Feed, key
 
 
@@ -185,8 +185,8 @@ def test_open_missing_node_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_m002_upgrades_a_store_written_by_m001(tmp_path: Path) -> None:
     """A store made by the first core migration alone gains change positions and an epoch."""
-    from node.migrations import apply_migrations
-    from node.store import Store
+    from tequio.node.migrations import apply_migrations
+    from tequio.node.store import Store
 
     node = Node.create(tmp_path / "h", name="x")
     node.close()

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from schemas import FrameReader, StreamError, write_stream
-from schemas.stream import MAX_FRAME
+from tequio.schemas import FrameReader, StreamError, write_stream
+from tequio.schemas.stream import MAX_FRAME
 
 
 class Trickle(io.RawIOBase):

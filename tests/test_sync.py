@@ -7,11 +7,11 @@ from collections.abc import Callable
 
 import pytest
 
-from federation.host import FeedHead
-from federation.service import FedError
-from federation.sync import digest
-from node import Node
-from schemas import Payload, direct_scope, make_record
+from tequio.federation.host import FeedHead
+from tequio.federation.service import FedError
+from tequio.federation.sync import digest
+from tequio.node import Node
+from tequio.schemas import Payload, direct_scope, make_record
 from tests.conftest import Feed, key, note
 from tests.fedkit import make_cluster
 from tests.test_ingest import StandInPolicy
@@ -251,7 +251,7 @@ async def test_a_flooding_peer_is_refused_and_penalised_honest_peers_are_not(
     c.trust(0, 1)
     c.trust(0, 2)
     victim.peers.rules = type(victim.peers.rules)(max_requests_per_minute=20, slow_at=50, quarantine_at=100)
-    from federation.sync import digest as dg
+    from tequio.federation.sync import digest as dg
 
     refused = 0
     for _ in range(60):

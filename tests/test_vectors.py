@@ -8,7 +8,7 @@ import json
 import pytest
 from nacl.signing import SigningKey
 
-from schemas import (
+from tequio.schemas import (
     FrameReader,
     PayloadError,
     RecordError,
@@ -20,7 +20,7 @@ from schemas import (
     parse_wire,
     signed_bytes,
 )
-from schemas.testvectors import VECTOR_DIR, build, render, seed
+from tequio.schemas.testvectors import VECTOR_DIR, build, render, seed
 
 
 @pytest.mark.parametrize("name", sorted(build()))

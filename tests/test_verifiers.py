@@ -10,9 +10,9 @@ from collections.abc import Callable
 import msgpack
 import pytest
 
-from node import Node
-from node.verifiers import VerifierPool, _chunks, parse_chunk
-from schemas.verify_worker import MAX_REQUEST
+from tequio.node import Node
+from tequio.node.verifiers import VerifierPool, _chunks, parse_chunk
+from tequio.schemas.verify_worker import MAX_REQUEST
 from tests.conftest import Feed, key
 
 

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from node import Node
-from node.groups import close, propose
-from plugins.voting.ballot_io import cast
+from tequio.node import Node
+from tequio.node.groups import close, propose
+from tequio.plugins.voting.ballot_io import cast
 from tests.conftest import TEQUIO, CliResult
 from tests.test_group_cli import HEX64, Home, members_of, parallel, refused
 

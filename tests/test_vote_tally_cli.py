@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from plugins.voting.methods import tally, tie_order
-from plugins.voting.tally_cli import tally_command
+from tequio.plugins.voting.methods import tally, tie_order
+from tequio.plugins.voting.tally_cli import tally_command
 from tests.conftest import ROOT
 
 TENNESSEE: list[dict[str, Any]] = [

@@ -14,8 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from plugins.voting.methods import METHODS, Result, TallyError, check_choice, tally, tie_order
-from schemas import canonical
+from tequio.plugins.voting.methods import METHODS, Result, TallyError, check_choice, tally, tie_order
+from tequio.schemas import canonical
 
 RANKED = ["irv", "schulze", "borda", "copeland", "ranked-pairs"]
 Ballots = list[tuple[Any, int]]

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from governance import ADMIT, BALLOT, KIND_CLOSE
-from node.groups import GroupError, close, create_group, propose
-from plugins.voting.ballot_io import cast
+from tequio.governance import ADMIT, BALLOT, KIND_CLOSE
+from tequio.node.groups import GroupError, close, create_group, propose
+from tequio.plugins.voting.ballot_io import cast
 from tests.test_governance_nodes import Org, notes, orgs, sync_all
 
 __all__ = ["orgs"]  # the fixture, re-used

@@ -11,10 +11,10 @@ import pytest
 from aiohttp import web
 from nacl.signing import SigningKey
 
-from federation.http import HttpTransport, make_fed_app
-from federation.service import FedError
-from federation.sync import Unreachable, digest
-from federation.wire import (
+from tequio.federation.http import HttpTransport, make_fed_app
+from tequio.federation.service import FedError
+from tequio.federation.sync import Unreachable, digest
+from tequio.federation.wire import (
     AUTH_HEADER,
     AuthError,
     ReplayGuard,
@@ -26,8 +26,8 @@ from federation.wire import (
     sign_request,
     sign_response,
 )
-from node import Node
-from node.federation import Federation
+from tequio.node import Node
+from tequio.node.federation import Federation
 from tests.conftest import seeded_rng
 
 
@@ -260,7 +260,7 @@ async def test_http_transport_refuses_oversized_replies(pair: tuple[Served, Serv
 
 async def test_a_hostile_trusted_peer_over_http_changes_nothing(pair: tuple[Served, Served]) -> None:
     """Forged records and garbage from a trusted peer: nothing stored, and it ends up quarantined."""
-    from schemas import make_record
+    from tequio.schemas import make_record
     from tests.conftest import key, note
 
     a, b = pair

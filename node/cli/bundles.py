@@ -8,8 +8,8 @@ from pathlib import Path
 
 import click
 
-from federation.bundles import BundleError
-from schemas import fingerprint
+from tequio.federation.bundles import BundleError
+from tequio.schemas import fingerprint
 
 from ..errors import TequioError
 from .context import echo_json, open_node

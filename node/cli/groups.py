@@ -8,8 +8,8 @@ from typing import Any
 
 import click
 
-from governance import ADMIT, REMOVE, ROLES, RULES, GroupState, rule_text
-from schemas import fingerprint, to_json
+from tequio.governance import ADMIT, REMOVE, ROLES, RULES, GroupState, rule_text
+from tequio.schemas import fingerprint, to_json
 
 from ..errors import TequioError
 from ..groups import ActOutcome, act, close, create_group, find_proposal, group_state

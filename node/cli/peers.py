@@ -9,11 +9,11 @@ from typing import Any
 
 import click
 
-from federation.invites import InviteError
-from federation.peers import Peer, PeerBook, Penalties
-from federation.service import FedError
-from federation.sync import Unreachable
-from schemas import fingerprint
+from tequio.federation.invites import InviteError
+from tequio.federation.peers import Peer, PeerBook, Penalties
+from tequio.federation.service import FedError
+from tequio.federation.sync import Unreachable
+from tequio.schemas import fingerprint
 
 from ..errors import TequioError
 from ..node import Node

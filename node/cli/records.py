@@ -11,7 +11,7 @@ from typing import Any, BinaryIO
 
 import click
 
-from schemas import from_json, is_valid_scope, parse_key
+from tequio.schemas import from_json, is_valid_scope, parse_key
 
 from ..errors import TequioError
 from ..records import StoredRecord
@@ -144,7 +144,7 @@ def list_(
         if as_json:
             echo_json([r.to_json() for r in found])
             return
-        from schemas import fingerprint
+        from tequio.schemas import fingerprint
 
         for r in found:
             click.echo(

@@ -31,7 +31,7 @@ async def _listen(app: Any, host: str, port: int, what: str) -> tuple[Any, list[
 
 async def _serve(node: Node, api_port: int, fed_host: str, fed_port: int, discovery: bool) -> None:
     # Imported here, not at the top: every other command would pay for importing aiohttp.
-    from federation.http import make_fed_app
+    from tequio.federation.http import make_fed_app
 
     from ..api import PREFIX, make_api_app
     from ..federation import Federation

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from node import Kind, hookimpl
+from tequio.node import Kind, hookimpl
 
 __all__ = ["MAX_NOTE", "Note"]
 

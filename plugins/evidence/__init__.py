@@ -6,9 +6,9 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from governance import Action
-from node import Kind, MigrationSet, hookimpl
-from node.records import StoredRecord
+from tequio.governance import Action
+from tequio.node import Kind, MigrationSet, hookimpl
+from tequio.node.records import StoredRecord
 
 from .records import ACTIONS, KINDS, MIGRATIONS, index_records
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import click
 
-from node import Node, TequioError
-from node.cli import echo_json, open_node
+from tequio.node import Node, TequioError
+from tequio.node.cli import echo_json, open_node
 
 from . import items as ev
 from .records import CHECKS, STATUSES
@@ -23,8 +23,8 @@ def _iso(ms: int) -> str:
 
 def _scope(node: Node, text: str) -> str:
     """A group by id prefix or scope, or an organisation by key / known peer, as a scope."""
-    from node.cli.groups import node_key
-    from node.groups import group_state
+    from tequio.node.cli.groups import node_key
+    from tequio.node.groups import group_state
 
     t = text.strip()
     if t.startswith("d:"):
@@ -302,7 +302,7 @@ def transfer_cmd(ctx: click.Context, item: str, to: str) -> None:
     """Hand an item (original and working copy) to another organisation; it acknowledges what it got."""
     with open_node(ctx) as node:
         sha, _ = ev.resolve(node, item)
-        from node.cli.groups import node_key
+        from tequio.node.cli.groups import node_key
 
         rec = ev.share(node, sha, "d:" + node_key(node, to).hex())
     click.echo(

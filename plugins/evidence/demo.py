@@ -15,10 +15,10 @@ from pathlib import Path
 import click
 from aiohttp import web
 
-from governance import ADMIT
-from node import Node
-from node.federation import Federation
-from node.groups import close, create_group, propose
+from tequio.governance import ADMIT
+from tequio.node import Node
+from tequio.node.federation import Federation
+from tequio.node.groups import close, create_group, propose
 
 from . import items as ev
 from .media import read_location
@@ -182,7 +182,7 @@ async def run_demo(base: Path, keep: bool, temporary: bool = False) -> int:
             action={"action": ADMIT, "args": {"key": d.node.key, "name": d.node.name}},
         )
         await _sync(orgs)
-        from plugins.voting.ballot_io import cast
+        from tequio.plugins.voting.ballot_io import cast
 
         for o in (a, b, c):
             st = o.node.governance.state(scope)

@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from node import Node
-from schemas import fingerprint, parse_wire
+from tequio.node import Node
+from tequio.schemas import fingerprint, parse_wire
 
 from .items import (
     EvidenceError,

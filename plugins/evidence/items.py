@@ -17,10 +17,10 @@ from typing import Any
 
 from nacl.signing import SigningKey
 
-from governance import allowed, rule_for
-from node import Node, TequioError
-from node.records import StoredRecord
-from schemas import BlobRef, fingerprint, parse_wire
+from tequio.governance import allowed, rule_for
+from tequio.node import Node, TequioError
+from tequio.node.records import StoredRecord
+from tequio.schemas import BlobRef, fingerprint, parse_wire
 
 from . import media
 from .provenance import read_c2pa

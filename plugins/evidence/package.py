@@ -28,11 +28,11 @@ import nacl.exceptions
 from nacl.secret import SecretBox
 from nacl.signing import VerifyKey
 
-from governance.crypto import CryptoError, is_envelope, key_commitment, parse_envelope
-from node.errors import TequioError
-from schemas import PUBLIC, Record, RecordError, fingerprint, parse_payload, parse_wire, to_json
-from schemas.canonical import decode
-from schemas.payload import PayloadError
+from tequio.governance.crypto import CryptoError, is_envelope, key_commitment, parse_envelope
+from tequio.node.errors import TequioError
+from tequio.schemas import PUBLIC, Record, RecordError, fingerprint, parse_payload, parse_wire, to_json
+from tequio.schemas.canonical import decode
+from tequio.schemas.payload import PayloadError
 
 __all__ = [
     "FORMAT",

@@ -12,9 +12,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from sqlite_utils import Database
 
-from governance import Action
-from node import Kind, MigrationSet
-from node.records import StoredRecord
+from tequio.governance import Action
+from tequio.node import Kind, MigrationSet
+from tequio.node.records import StoredRecord
 
 __all__ = [
     "CHECKS",

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from governance import BALLOT
-from governance.models import BallotBody
-from node import Kind, hookimpl
+from tequio.governance import BALLOT
+from tequio.governance.models import BallotBody
+from tequio.node import Kind, hookimpl
 
 
 @hookimpl

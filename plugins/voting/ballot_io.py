@@ -6,9 +6,9 @@ from typing import Any
 
 from nacl.public import PublicKey, SealedBox
 
-from governance import BALLOT, Proposal
-from node import Node, TequioError
-from schemas.canonical import encode, normalize
+from tequio.governance import BALLOT, Proposal
+from tequio.node import Node, TequioError
+from tequio.schemas.canonical import encode, normalize
 
 from .decision import VotingMethod
 from .methods import METHODS

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from governance import (
+from tequio.governance import (
     ADMIT,
     REMOVE,
     ROLES,
@@ -21,10 +21,10 @@ from governance import (
     rule_for,
     rule_text,
 )
-from node import Node, TequioError
-from node.cli import echo_json, open_node
-from node.groups import close, find_proposal, group_state, propose
-from schemas import fingerprint, to_json
+from tequio.node import Node, TequioError
+from tequio.node.cli import echo_json, open_node
+from tequio.node.groups import close, find_proposal, group_state, propose
+from tequio.schemas import fingerprint, to_json
 
 from .ballot_io import cast
 from .decision import VotingMethod
@@ -96,7 +96,7 @@ def _closes(text: str | None, now: int) -> int | None:
 
 def _action(node: Node, text: str) -> dict[str, Any]:
     """``--action admit=KEY[:NAME]``, ``remove=KEY``, ``roles=KEY:ROLE,ROLE``, ``rules=FILE``."""
-    from node.cli.groups import load_json, node_key
+    from tequio.node.cli.groups import load_json, node_key
 
     kind, eq, arg = text.partition("=")
     if not eq or not arg:

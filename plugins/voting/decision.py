@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from governance import MethodError, Tally
+from tequio.governance import MethodError, Tally
 
 from .methods import METHODS, TallyError, check_choice, tally
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import click
 from pydantic import BaseModel, ConfigDict, Field
 
-from node import Kind, hookimpl
-from node.cli import echo_json, open_node
+from tequio.node import Kind, hookimpl
+from tequio.node.cli import echo_json, open_node
 
 
 class Greeting(BaseModel):
