@@ -1,6 +1,7 @@
 """Real Tequio nodes on the emulated LAN (``tests/netlink.py``): ``tequio init`` a home, ``tequio
 serve`` it inside a host's namespace, trust a peer as a completed invite would, and read what a
-running node's store says (candidates, peers) without taking its write lock.
+running node's store says (candidates, peers) without taking its write lock; or run a node in the
+test process, its listener and its client on sockets in hosts' namespaces.
 """
 
 from __future__ import annotations
@@ -14,9 +15,15 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+from aiohttp import web
 
 from tests.netlink import Host, Proc
+
+if TYPE_CHECKING:
+    from tequio.node.federation import Federation
 
 TEQUIO = str(Path(sys.executable).with_name("tequio"))
 FED_PORT = 7348
@@ -51,6 +58,26 @@ def tequio_serve(host: Host, home: Path, *extra: str, port: int = FED_PORT, log:
     local API on a free port; ``proc.wait_line("Ctrl-C to stop")`` awaits it being up."""
     argv = [TEQUIO, "--home", str(home), "serve", "--fed-host", "0.0.0.0", "--fed-port", str(port)]
     return host.spawn([*argv, "--api-port", "0", *extra], log=log, env=tequio_env())
+
+
+async def serve_in(host: Host, fed: Federation, port: int = 0) -> tuple[web.AppRunner, str]:
+    """Serve an in-process node's federation listener, from the test's event loop, at ``host``'s
+    address: the runner (clean it up) and the ``ip:port`` to trust it at."""
+    from tequio.federation.http import make_fed_app
+
+    runner = web.AppRunner(make_fed_app(fed.service, fed.keyring, fed.node.clock, fed.limits))
+    await runner.setup()
+    sock = host.listen(port)
+    await web.SockSite(runner, sock).start()
+    return runner, host.addr(sock.getsockname()[1])
+
+
+def dial_from(host: Host, fed: Federation) -> None:
+    """Make an in-process node's HTTP client connect from ``host``'s namespace (before its first call).
+    HttpTransport has no public hook for a connector yet, so its session is set here."""
+    assert fed.http is not None and fed.http._session is None
+    connector = aiohttp.TCPConnector(socket_factory=host.socket_factory)
+    fed.http._session = aiohttp.ClientSession(timeout=fed.http.timeout, connector=connector)
 
 
 def trust(home: Path, key: bytes, name: str, addrs: list[str]) -> None:

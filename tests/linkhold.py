@@ -17,7 +17,7 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -64,6 +64,39 @@ class Cut:
         return base + self.down_s if phase < self.down_s else base + self.every_s
 
 
+@dataclass
+class _Group:
+    """Cuts that share a schedule, and the ``nft`` commands that flip them (run, not awaited, so
+    that the packets held for the delay do not wait on nft; a flip waits for the one before it)."""
+
+    cut: Cut
+    on: list[list[str]] = field(default_factory=list)
+    off: list[list[str]] = field(default_factory=list)
+    down: bool = False
+    running: list[subprocess.Popen[str]] = field(default_factory=list)
+    failed: list[dict[str, Any]] = field(default_factory=list)
+
+    def flip(self, down: bool) -> None:
+        self.settle()
+        self.running = [
+            subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            for argv in (self.on if down else self.off)
+        ]
+        self.down = down
+
+    def settle(self) -> None:
+        for p in self.running:
+            p.wait(30)
+        self.reap()
+
+    def reap(self) -> None:
+        """Forget the commands that ended; keep those that failed in ``failed``."""
+        for p in [p for p in self.running if p.poll() is not None]:
+            self.running.remove(p)
+            if p.returncode:
+                self.failed.append({"cmd": p.args, "stderr": p.stderr.read() if p.stderr else ""})
+
+
 def _hold_main(spec: dict[str, Any]) -> None:
     from netfilterqueue import COPY_META, NetfilterQueue
 
@@ -93,41 +126,31 @@ def _hold_main(spec: dict[str, Any]) -> None:
 
             q.bind(qnum, hold, max_len=8192, mode=COPY_META)
             queues[q.get_fd()] = q
-    # Cuts with the same schedule flip together; each is (Cut, on-commands, off-commands, is-down).
-    groups: dict[tuple[float, ...], list[Any]] = {}
+    # Cuts with the same schedule flip together.
+    groups: dict[tuple[float, ...], _Group] = {}
     for c in spec["cuts"]:
-        g = groups.setdefault(tuple(c["cut"]), [Cut(c["cut"][0], c["cut"][1], c["cut"][2]), [], [], False])
-        g[1].append(c["on"])
-        g[2].append(c["off"])
-    children: list[subprocess.Popen[str]] = []
+        g = groups.setdefault(tuple(c["cut"]), _Group(Cut(*c["cut"])))
+        g.on.append(c["on"])
+        g.off.append(c["off"])
     t0 = time.monotonic()
-    emit(
-        "ready",
-        queues=sorted(q for q, ms in spec["delays"] if ms),
-    )
+    emit("ready", queues=sorted(q for q, ms in spec["delays"] if ms))
     while not stop:
         now = time.monotonic()
         while held and held[0][0] <= now:
             heapq.heappop(held)[2].accept()
         wake = now + 0.2
         for key, g in groups.items():
-            cut, on, off, down = g
-            want = cut.is_down(now - t0)
-            if want != down:
-                # Not awaited here: the packets held for the delay must not wait on nft.
-                children += [
-                    subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-                    for argv in (on if want else off)
-                ]
-                g[3] = want
+            want = g.cut.is_down(now - t0)
+            if want != g.down:
+                g.flip(want)
                 emit("cut" if want else "mend", schedule=list(key))
-            wake = min(wake, t0 + cut.next_change(now - t0))
+            wake = min(wake, t0 + g.cut.next_change(now - t0))
+            g.reap()
+            for err in g.failed:
+                emit("error", **err)
+            g.failed.clear()
         if held:
             wake = min(wake, held[0][0])
-        for p in [p for p in children if p.poll() is not None]:
-            children.remove(p)
-            if p.returncode:
-                emit("error", cmd=p.args, stderr=p.stderr.read() if p.stderr else "")
         ready, _, _ = select.select(list(queues), [], [], max(0.0, wake - time.monotonic()))
         for fd in ready:
             queues[fd].run(block=False)
@@ -138,8 +161,10 @@ def _hold_main(spec: dict[str, Any]) -> None:
             pkt.accept()
     for q in queues.values():
         q.unbind()
-    for p in children:
-        p.wait(10)
+    for g in groups.values():
+        g.settle()
+        for err in g.failed:
+            emit("error", **err)
     emit("stopped")
 
 

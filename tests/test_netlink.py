@@ -14,14 +14,17 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import ClientSession, TCPConnector, web
 
+from tequio.node import Node
+from tequio.node.federation import Federation
 from tests.conftest import ROOT
+from tests.lannodes import dial_from, serve_in
 from tests.linkmeter import (
     Figure,
     check_cuts,
@@ -251,6 +254,31 @@ async def test_an_in_process_aiohttp_server_and_client_talk_across_a_link(lan: L
         await runner.cleanup()
 
 
+async def test_in_process_nodes_sync_across_link_a(lan: Lan, make_node: Callable[..., Node]) -> None:
+    """Two real nodes in the test process, one's listener and the other's client on sockets in the
+    hosts' namespaces: records cross link (a), and the link's bytes are counted."""
+    near, far = lan.host("near"), lan.host("far", LINK_A)
+    a, b = Federation(make_node(name="A", seed=1)), Federation(make_node(name="B", seed=2))
+    runner, b_addr = await serve_in(far, b)
+    try:
+        dial_from(near, a)
+        a.peers.trust(b.node.key, "B", [b_addr])
+        b.peers.trust(a.node.key, "A", [])
+        for i in range(20):
+            a.node.publish("core.note", {"text": f"por el enlace {i}"})
+        start = time.monotonic()
+        res = await a.syncer.sync(b.node.key)
+        took = time.monotonic() - start
+        assert res.accepted_there == 20
+        assert took >= 2 * LINK_A.rtt_ms / 1000  # the connection's handshake, then at least one exchange
+        c = far.counters()
+        assert c["down_bytes"] > 20 * 100 and c["up_bytes"] > 0
+    finally:
+        await a.aclose()
+        await b.aclose()
+        await runner.cleanup()
+
+
 # -- failures and cleanup ---------------------------------------------------------------------------------
 
 
@@ -324,7 +352,7 @@ def test_a_missing_tool_is_named_with_its_package(tmp_path: Path) -> None:
     assert "'ethtool' is not installed (Debian package ethtool" in r.stderr
 
 
-def test_the_figures_script_prints_json(tmp_path: Path) -> None:
+def test_the_figures_script_refuses_a_bad_option() -> None:
     """``python -m tests.netlink`` refuses a bad option (the figures it prints: the two tests above)."""
     argv = [sys.executable, "-m", "tests.netlink", "--links", "z"]
     r = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT, timeout=120)
