@@ -405,6 +405,16 @@ def _int(value: Any, default: int = 0) -> int:
 def _suffix(tree: ImportTree, languages: list[str], source_lang: str) -> None:
     root = tree.root
     bodies: dict[int, str] = {}
+    # Files without a suffix are in the site's default language: the one language of the book that
+    # no file names as a suffix (page.md beside page.es.md is the other one), else the source.
+    suffixed = {
+        p.name[:-3].rpartition(".")[2]
+        for p in root.rglob("*.md")
+        if "." in p.name[:-3] and LANG_RE.fullmatch(p.name[:-3].rpartition(".")[2])
+    }
+    unnamed = [x for x in languages if x not in suffixed]
+    default = unnamed[0] if len(unnamed) == 1 else source_lang
+    seen: dict[tuple[str, str], str] = {}
     for path in walk(root):
         rel = path.relative_to(root)
         if any(part.startswith((".", "_")) and not part.startswith("_index.") for part in rel.parts):
@@ -416,7 +426,7 @@ def _suffix(tree: ImportTree, languages: list[str], source_lang: str) -> None:
             continue
         stem = path.name[: -len(".md")]
         base, dot, maybe = stem.rpartition(".")
-        lang = maybe if dot and LANG_RE.fullmatch(maybe) else source_lang
+        lang = maybe if dot and LANG_RE.fullmatch(maybe) else default
         stem = base if dot and LANG_RE.fullmatch(maybe) else stem
         if lang not in languages:
             tree.skip(path, f"language {lang} is not one of the book's ({', '.join(languages)})")
@@ -434,6 +444,10 @@ def _suffix(tree: ImportTree, languages: list[str], source_lang: str) -> None:
             continue
         dirs = rel.parts[:-1]
         key = "/".join([*dirs, stem])
+        if (key, lang) in seen:
+            tree.skip(path, f"a second file for page {key} in {lang} (the first is {seen[(key, lang)]})")
+            continue
+        seen[(key, lang)] = tree.rel(path)
         title = as_text(meta.get("title")) or _first_heading(body) or stem.replace("-", " ")
         page = SourcePage(
             key=key,
