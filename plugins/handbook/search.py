@@ -55,6 +55,7 @@ def stems(text: str, lang: str) -> list[str]:
     stemmer = _stemmer(lang)
     if stemmer is None:
         return words
+    # snowballstemmer hands the work to PyStemmer's C code when it is installed (a dependency).
     return list(stemmer.stemWords(words))
 
 
@@ -156,44 +157,50 @@ def search(db: Database, book: bytes, lang: str, query: str, limit: int = 20) ->
     if not db[table].exists():
         return []
     match = " AND ".join(f'"{t}"' for t in terms)  # terms are \w+ only: nothing to escape
+    # highlight() marks the first matching stem; stems and the plain text's words correspond one to
+    # one, so the marker's position finds the place in the text people read.
     rows = db.execute(
-        f"SELECT page, bm25({table}, 0, 0, 4.0, 1.0) AS rank FROM {table}"
-        f" WHERE {table} MATCH ? AND book = ? ORDER BY rank LIMIT ?",
+        f"SELECT page, bm25({table}, 0, 0, 4.0, 1.0) AS rank, highlight({table}, 3, char(1), char(2))"
+        f" FROM {table} WHERE {table} MATCH ? AND book = ? ORDER BY rank LIMIT ?",
         [match, book, limit],
     ).fetchall()
     out = []
     wanted = set(terms)
-    for page, rank in rows:
+    for page, rank, marked in rows:
         text = db.execute(
             "SELECT title, plain FROM hb_text WHERE book = ? AND page = ? AND lang = ?", [book, page, lang]
         ).fetchone()
         if text is None:
             continue
         title, plain = text
+        at = len(_WORD.findall(marked.split("\x01", 1)[0])) if "\x01" in marked else 0
         out.append(
             {
                 "page": page.hex(),
                 "title": title,
-                "snippet": snippet(plain or title, lang, wanted),
+                "snippet": snippet(plain or title, lang, wanted, at if plain else 0),
                 "score": float(f"{-rank:.6g}"),
             }
         )
     return out
 
 
-def snippet(plain: str, lang: str, wanted: set[str], width: int = 24) -> str:
-    """About ``width`` words of ``plain`` around the first matched word, matches in **bold**."""
-    words = plain.split()
-    stemmer = _stemmer(lang)
-
-    def hit(w: str) -> bool:
-        parts = [fold(x) for x in _WORD.findall(w)]
-        if stemmer is not None:
-            parts = stemmer.stemWords(parts)
-        return any(p in wanted for p in parts)
-
-    first = next((i for i, w in enumerate(words[:20000]) if hit(w)), 0)
-    start = max(0, first - width // 3)
-    chunk = words[start : start + width]
-    text = " ".join(f"**{w}**" if hit(w) else w for w in chunk)
-    return ("… " if start else "") + text + (" …" if start + width < len(words) else "")
+def snippet(plain: str, lang: str, wanted: set[str], at: int = 0, width: int = 160) -> str:
+    """About ``width`` characters of ``plain`` around its ``at``-th word, matched words in **bold**."""
+    pos = 0
+    for i, m in enumerate(_WORD.finditer(plain)):
+        if i == at:
+            pos = m.start()
+            break
+    start = plain.rfind(" ", 0, max(0, pos - width // 3)) + 1 if pos > width // 3 else 0
+    end = plain.find(" ", min(len(plain), start + width))
+    end = len(plain) if end < 0 else end
+    words = plain[start:end].split()
+    marks = stems(" ".join(words), lang)
+    out, k = [], 0
+    for w in words:
+        n = len(_WORD.findall(w))
+        hit = any(s in wanted for s in marks[k : k + n])
+        k += n
+        out.append(f"**{w}**" if hit else w)
+    return ("… " if start else "") + " ".join(out) + (" …" if end < len(plain) else "")
