@@ -28,7 +28,8 @@ def book(make_node: Callable[..., Node], tmp_path: Path) -> tuple[Node, bytes]:
     pages = {
         "claves.md": "---\ntitle: Contraseñas seguras\n---\nUna contraseña larga protege tu cuenta. "
         "Usa un gestor de contraseñas.\n",
-        "cuentas.md": "---\ntitle: Cuentas\n---\nSi perdiste tu cuenta, cambia la contraseña desde otro equipo.\n",
+        "cuentas.md": "---\ntitle: Cuentas\n---\nSi perdiste tu cuenta, cambia la contraseña"
+        " desde otro equipo.\n",
         "telefono.md": "---\ntitle: Teléfono\n---\nCifra el teléfono y usa un PIN.\n",
         "claves.en.md": "---\ntitle: Strong passwords\n---\nA long password protects your account.\n",
     }
