@@ -124,7 +124,7 @@ def import_(ctx: click.Context, directory: Path, book: str, fmt: str, prune: boo
         f"{out['published']} revisions published, {out['unchanged']} unchanged; licence {out['licence']}"
     )
     for s in out["skipped"]:
-        click.echo(f"skipped {_safe(s['path'])}: {s['why']}")
+        click.echo(f"skipped {_safe(s['path'])}: {_safe(s['why'])}")
     for u in out["links"]["unresolved"]:
         click.echo(f"link {_safe(u['link'])!r} in {_safe(u['path'])}: {u['why']}")
 
