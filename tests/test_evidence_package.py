@@ -38,7 +38,8 @@ from tequio.governance.crypto import (
     seal_to,
     x25519_public,
 )
-from tequio.plugins.evidence.media import hash_file, make_working_copy
+from tequio.node.media import hash_file
+from tequio.node.media import strip as make_working_copy
 from tequio.plugins.evidence.package import (
     FORMAT,
     MANIFEST_DOMAIN,

@@ -17,9 +17,9 @@ from PIL import Image
 
 from tequio.node import Node
 from tequio.node.groups import create_group
+from tequio.node.media import read_location
 from tequio.plugins.evidence import items as ev
 from tequio.plugins.evidence.export import export
-from tequio.plugins.evidence.media import read_location
 from tequio.plugins.evidence.package import check_package
 from tests.conftest import TEQUIO
 from tests.test_governance_nodes import Org, orgs, sync_all

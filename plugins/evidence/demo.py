@@ -19,9 +19,9 @@ from tequio.governance import ADMIT
 from tequio.node import Node
 from tequio.node.federation import Federation
 from tequio.node.groups import close, create_group, propose
+from tequio.node.media import read_location
 
 from . import items as ev
-from .media import read_location
 
 __all__ = ["demo"]
 

@@ -18,11 +18,11 @@ from typing import Any
 from nacl.signing import SigningKey
 
 from tequio.governance import allowed, rule_for
-from tequio.node import Node, TequioError
+from tequio.node import Node, TequioError, media
 from tequio.node.records import StoredRecord
 from tequio.schemas import BlobRef, fingerprint, parse_wire
 
-from . import media
+from . import phash
 from .provenance import read_c2pa
 from .records import ACK, CLEAR, CUSTODY, DERIVATION, INCIDENT, ITEM, REVIEW, VERIFY
 
@@ -212,9 +212,9 @@ def intake(
     work_dir.mkdir(parents=True, exist_ok=True)
     working = work_dir / f"working-{digest.sha256.hex()[:16]}-{node.rng(4).hex()}"
     try:
-        stripped = media.make_working_copy(path, working, digest.mime, keep_location=keep_location)
+        stripped = media.strip(path, working, digest.mime, keep_location=keep_location)
         wdigest = media.hash_file(working)
-        phash = media.perceptual_hash(path) if digest.mime.startswith("image/") else None
+        ph = phash.perceptual_hash(path) if digest.mime.startswith("image/") else None
         prov = read_c2pa(path)
         nonce = node.rng(16)
         scope = "d:" + item_key(node, nonce).hex()
@@ -247,8 +247,8 @@ def intake(
         "c2pa": {"status": prov.status, "detail": prov.detail[:4000], "signer": prov.signer},
         "nonce": nonce,
     }
-    if phash is not None:
-        body["phash"] = phash
+    if ph is not None:
+        body["phash"] = ph
     if incident is not None:
         body["incident"] = incident
     rec = node.publish(ITEM, body, scope=scope, blobs=[original_ref, working_ref])
@@ -267,15 +267,15 @@ def intake(
         refs=[rec.id],
     )
     near = []
-    if phash is not None:
+    if ph is not None:
         for other in my_items(node):
             p = (other.body or {}).get("phash")
             if (
                 other.id != rec.id
                 and isinstance(p, int)
-                and media.hamming(p, phash) <= media.NEAR_DUPLICATE_BITS
+                and phash.hamming(p, ph) <= phash.NEAR_DUPLICATE_BITS
             ):
-                near.append((other.id, media.hamming(p, phash)))
+                near.append((other.id, phash.hamming(p, ph)))
     return Intake(
         rec.id,
         digest.sha256,
@@ -456,7 +456,7 @@ def redact(node: Node, sha: bytes, path: Path, note: str) -> StoredRecord:
     work = node.home / "blobs" / "partial" / f"redacted-{node.rng(6).hex()}"
     work.parent.mkdir(parents=True, exist_ok=True)
     try:
-        stripped = media.make_working_copy(path, work, digest.mime)
+        stripped = media.strip(path, work, digest.mime)
         wdigest = media.hash_file(work)
         ref, _ = node.attach(work, rec.scope, wdigest.mime)
     finally:
