@@ -18,9 +18,8 @@ from PIL import Image
 from tequio.node import Node
 from tequio.node.groups import create_group
 from tequio.node.media import read_location
-from tequio.plugins.evidence import items as ev
-from tequio.plugins.evidence.export import export
-from tequio.plugins.evidence.package import check_package
+from tequio.plugins.evidence import api as ev
+from tequio.plugins.evidence.api import check_package, export
 from tests.conftest import TEQUIO
 from tests.test_governance_nodes import Org, orgs, sync_all
 

@@ -1,6 +1,10 @@
 """``tequio demo``: three organisations, a coalition, a photo verified, a fourth admitted by vote,
 and a court package checked — real nodes, each with its own store and federation listener on
-127.0.0.1, in a temporary folder. Narrates what moved where."""
+127.0.0.1, in a temporary folder. Narrates what moved where.
+
+The whole system's story, told only through public APIs: ``tequio.node`` (nodes, federation,
+groups), ``tequio.node.media``, the evidence plugin's ``api`` and the voting plugin's ballots.
+"""
 
 from __future__ import annotations
 
@@ -16,12 +20,9 @@ import click
 from aiohttp import web
 
 from tequio.governance import ADMIT
-from tequio.node import Node
-from tequio.node.federation import Federation
-from tequio.node.groups import close, create_group, propose
+from tequio.node import Federation, Node, close, create_group, propose
 from tequio.node.media import read_location
-
-from . import items as ev
+from tequio.plugins.evidence import api as ev
 
 __all__ = ["demo"]
 
@@ -206,12 +207,9 @@ async def run_demo(base: Path, keep: bool, temporary: bool = False) -> int:
         _say(f"   every node recomputed the same tally: {len(tallies) == 1}")
 
         _step(7, "A court package is exported and checked offline")
-        from .export import export
-        from .package import check_package
-
         pkg = base / "paquete-judicial.zip"
-        export(a.node, [got.sha256], pkg)
-        report = check_package(pkg)
+        ev.export(a.node, [got.sha256], pkg)
+        report = ev.check_package(pkg)
         _say(
             f"   {pkg.name}: {'OK' if report.ok else 'REFUSED'} — {report.records} records,"
             f" {report.files} files, {report.signatures} signatures"
@@ -220,7 +218,7 @@ async def run_demo(base: Path, keep: bool, temporary: bool = False) -> int:
         data = bytearray(pkg.read_bytes())
         data[len(data) // 2] ^= 0x01
         bad.write_bytes(bytes(data))
-        report = check_package(bad)
+        report = ev.check_package(bad)
         _say(f"   a copy with one flipped byte: {'OK' if report.ok else 'REFUSED'}")
         for p in report.problems[:3]:
             _say(f"     {p.part}: {p.what}")
