@@ -485,3 +485,27 @@ def test_a_zip_bomb_is_refused_before_it_is_inflated(case: Case, pkg: Path) -> N
 
 if __name__ == "__main__":
     embed_script()
+
+
+def test_every_flipped_byte_that_unzip_notices_in_the_directory_is_reported(
+    package: Path, tmp_path: Path
+) -> None:
+    """Each byte of the last central directory entry and of the end record, flipped in turn: whenever
+    ``unzip -t`` complains, the check refuses the package too (it used to pass some: name lengths,
+    disk numbers, the directory's offset)."""
+    assert shutil.which("unzip"), "unzip is needed (apt-get install unzip)"
+    data = package.read_bytes()
+    end = data.rfind(b"PK\x05\x06")
+    last = data.rfind(b"PK\x01\x02", 0, end)
+    missed = []
+    flipped = tmp_path / "flipped.zip"
+    for at in range(last, len(data)):
+        for bit in (0x01, 0x80):
+            raw = bytearray(data)
+            raw[at] ^= bit
+            flipped.write_bytes(bytes(raw))
+            if subprocess.run(["unzip", "-tq", str(flipped)], capture_output=True).returncode == 0:
+                continue
+            if check_package(flipped).ok:
+                missed.append((at - last, bit))
+    assert not missed, f"passed though unzip complains (offset in the last entry, bit): {missed}"

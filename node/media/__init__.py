@@ -21,6 +21,7 @@ from typing import IO, BinaryIO
 from .files import (
     CHUNK,
     OCTET_STREAM,
+    PIL_ERRORS,
     FileDigest,
     MediaError,
     PathLike,
@@ -42,6 +43,7 @@ from .webp import strip_webp
 __all__ = [
     "CHUNK",
     "OCTET_STREAM",
+    "PIL_ERRORS",
     "FileDigest",
     "MediaError",
     "PathLike",
@@ -51,6 +53,7 @@ __all__ = [
     "hash_file",
     "open_regular",
     "read_location",
+    "regular",
     "sniff",
     "strip",
     "stripped_copy",

@@ -9,8 +9,7 @@ from math import cos, pi
 
 from PIL import Image, ImageOps
 
-from tequio.node.media import PathLike
-from tequio.node.media.files import PIL_ERRORS, regular
+from tequio.node.media import PIL_ERRORS, PathLike, regular
 
 __all__ = ["NEAR_DUPLICATE_BITS", "hamming", "is_near_duplicate", "perceptual_hash"]
 
