@@ -97,7 +97,10 @@ def publish(
             att.ref = ref
         stored = node.publish(kind, parsed, scope=scope, blobs=blobs, keys=keys)
     if as_json:
-        echo_json({"id": stored.id.hex(), "attachments": [a.to_json() for a in prepared]})
+        out: dict[str, Any] = {"id": stored.id.hex()}
+        if prepared:
+            out["attachments"] = [a.to_json() for a in prepared]
+        echo_json(out)
     else:
         click.echo(f"published {stored.id.hex()}  ({kind}, {scope}, seq {stored.seq})")
         for a in prepared:

@@ -24,7 +24,7 @@ from tequio.node import Federation, Node, close, create_group, propose
 from tequio.node.media import read_location
 from tequio.plugins.evidence import api as ev
 
-__all__ = ["demo"]
+__all__ = ["main", "run_demo"]
 
 ORGS = (
     ("Casa de la Memoria", "Ciudad de México"),
@@ -252,13 +252,8 @@ async def run_demo(base: Path, keep: bool, temporary: bool = False) -> int:
             o.node.close()
 
 
-@click.command()
-@click.option("--keep", is_flag=True, help="Leave the nodes running and print their addresses.")
-@click.option(
-    "--dir", "where", type=click.Path(file_okay=False, path_type=Path), help="Use this folder (kept)."
-)
-def demo(keep: bool, where: Path | None) -> None:
-    """Run the whole story on 127.0.0.1 in a temporary folder: under a minute, no setup."""
+def main(keep: bool, where: Path | None) -> None:
+    """Run the whole story on 127.0.0.1, in ``where`` or a temporary folder removed afterwards."""
     base = where or Path(tempfile.mkdtemp(prefix="tequio-demo-"))
     base.mkdir(parents=True, exist_ok=True)
     try:

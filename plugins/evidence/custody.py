@@ -184,7 +184,7 @@ def extract(node: Node, sha: bytes, rec: StoredRecord, role: str, out: Path) -> 
             raise EvidenceError(
                 f"the stored {role} file does not hash to what its record signed; nothing written"
             )
-        os.link(tmp, out)  # never over a file that appeared meanwhile
+        _place(tmp, out)
     except FileExistsError:
         raise EvidenceError(f"{out} already exists; choose another --out") from None
     except OSError as e:
@@ -201,6 +201,19 @@ def extract(node: Node, sha: bytes, rec: StoredRecord, role: str, out: Path) -> 
         "size": n,
         "mime": facts["mime"],
     }
+
+
+def _place(tmp: Path, out: Path) -> None:
+    """Give ``tmp`` the name ``out``, never over a file that appeared meanwhile: a hard link where the
+    filesystem has them, else (a FAT or exFAT USB stick) a rename after checking."""
+    try:
+        os.link(tmp, out)
+    except FileExistsError:
+        raise
+    except OSError:
+        if out.exists():
+            raise FileExistsError(out) from None
+        os.replace(tmp, out)
 
 
 def incidents(node: Node) -> list[StoredRecord]:
