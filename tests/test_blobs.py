@@ -218,7 +218,16 @@ def test_cli_attaches_a_300_mb_file_without_reading_it_into_memory(cli, tmp_path
     env = {k: v for k, v in os.environ.items() if not k.startswith("TEQUIO_")} | {
         "TEQUIO_HOME": str(cli.home)
     }
-    cmd = [TEQUIO, "publish", "core.note", "--body", '{"text": "video"}', "--attach", str(big)]
+    cmd = [
+        TEQUIO,
+        "publish",
+        "core.note",
+        "--body",
+        '{"text": "video"}',
+        "--attach",
+        str(big),
+        "--keep-metadata",
+    ]
     r = subprocess.run(
         [sys.executable, "-c", PEAK_RSS, *cmd], env=env, capture_output=True, text=True, timeout=300
     )

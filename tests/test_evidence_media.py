@@ -22,21 +22,9 @@ from typing import Any
 import pytest
 from PIL import ExifTags, Image, ImageCms, PngImagePlugin
 
-from tequio.plugins.evidence.media import (
-    CHUNK,
-    NEAR_DUPLICATE_BITS,
-    FileDigest,
-    MediaError,
-    hamming,
-    hash_file,
-    ingest_copy,
-    is_near_duplicate,
-    make_working_copy,
-    perceptual_hash,
-    read_location,
-    sniff,
-    stored_path,
-)
+from tequio.node.media import CHUNK, FileDigest, MediaError, hash_file, read_location, sniff, strip
+from tequio.node.media.exif import GPS_KEPT
+from tequio.plugins.evidence.phash import NEAR_DUPLICATE_BITS, hamming, is_near_duplicate, perceptual_hash
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
@@ -81,14 +69,13 @@ def test_sealed_original_and_stripped_working_copy(name: str, tmp_path: Path) ->
     before = sha(src)
     assert read_location(src) is not None  # the original carries GPS
 
-    digest = ingest_copy(src, tmp_path / "store")
-    sealed = stored_path(tmp_path / "store", digest.sha256)
-    assert digest == FileDigest(before, src.stat().st_size, "image/jpeg")
-    assert sealed.read_bytes() == src.read_bytes()
-    assert hash_file(sealed) == digest == hash_file(src)
+    sealed = tmp_path / "sealed.jpg"
+    sealed.write_bytes(src.read_bytes())
+    digest = hash_file(sealed)
+    assert digest == FileDigest(before, src.stat().st_size, "image/jpeg") == hash_file(src)
 
     work = tmp_path / "work.jpg"
-    s = make_working_copy(sealed, work, digest.mime)
+    s = strip(sealed, work, digest.mime)
     assert s.removed == ["exif", "gps", "makernote", "thumbnail", "xmp"]
     assert s.kept == [] and s.not_stripped == []
     assert "not re-encoded" in s.note
@@ -108,13 +95,14 @@ def test_sealed_original_and_stripped_working_copy(name: str, tmp_path: Path) ->
 def test_keep_location_keeps_only_gps(name: str, tmp_path: Path) -> None:
     src = photo(name)
     work = tmp_path / "work.jpg"
-    s = make_working_copy(src, work, "image/jpeg", keep_location=True)
+    s = strip(src, work, "image/jpeg", keep_location=True)
     assert s.kept == ["gps"]
     assert "gps" in s.removed  # the original block went; a new one holds only the GPS tags
     assert read_location(work) == read_location(src)
     ex = exif_of(work)
     assert set(ex) == {ExifTags.IFD.GPSInfo}
-    assert dict(ex.get_ifd(ExifTags.IFD.GPSInfo)) == dict(exif_of(src).get_ifd(ExifTags.IFD.GPSInfo))
+    source_gps = dict(exif_of(src).get_ifd(ExifTags.IFD.GPSInfo))
+    assert dict(ex.get_ifd(ExifTags.IFD.GPSInfo)) == {k: v for k, v in source_gps.items() if k in GPS_KEPT}
     data = work.read_bytes()
     assert XMP_MARK not in data and b"NIKON" not in data
     assert pixels(work) == pixels(src)
@@ -151,10 +139,10 @@ def test_orientation_is_kept_alone(tmp_path: Path) -> None:
         ex[ExifTags.Base.Orientation] = 6
         im.save(src, exif=ex, quality=90)
     assert read_location(src) is not None
-    s = make_working_copy(src, tmp_path / "w.jpg", "image/jpeg")
+    s = strip(src, tmp_path / "w.jpg", "image/jpeg")
     assert s.kept == ["orientation"] and "gps" in s.removed
     assert dict(exif_of(tmp_path / "w.jpg")) == {ExifTags.Base.Orientation: 6}
-    s = make_working_copy(src, tmp_path / "wl.jpg", "image/jpeg", keep_location=True)
+    s = strip(src, tmp_path / "wl.jpg", "image/jpeg", keep_location=True)
     assert s.kept == ["orientation", "gps"]
     assert read_location(tmp_path / "wl.jpg") == read_location(src)
 
@@ -181,7 +169,7 @@ def test_jpeg_other_metadata_segments(tmp_path: Path) -> None:
         )
         + b"trailing video of a motion photo"
     )
-    s = make_working_copy(src, tmp_path / "w.jpg", "image/jpeg")
+    s = strip(src, tmp_path / "w.jpg", "image/jpeg")
     assert set(s.removed) == {"exif", "iptc", "mpf", "app12", "c2pa", "comment", "trailer"}
     assert s.kept == ["icc"]
     out = (tmp_path / "w.jpg").read_bytes()
@@ -202,7 +190,7 @@ def test_progressive_jpeg_segments_between_scans(tmp_path: Path) -> None:
     second_sos = data.index(b"\xff\xda", data.index(b"\xff\xda") + 2)
     src = tmp_path / "prog.jpg"
     src.write_bytes(data[:second_sos] + _seg(0xFE, b"between scans") + data[second_sos:])
-    s = make_working_copy(src, tmp_path / "w.jpg", "image/jpeg")
+    s = strip(src, tmp_path / "w.jpg", "image/jpeg")
     assert s.removed == ["comment"]
     assert (tmp_path / "w.jpg").read_bytes() == data
     assert pixels(tmp_path / "w.jpg") == pixels(src)
@@ -214,7 +202,7 @@ def test_clean_jpeg_is_copied_byte_for_byte(tmp_path: Path) -> None:
         im.save(buf, format="JPEG", quality=80)
     src = tmp_path / "clean.jpg"
     src.write_bytes(buf.getvalue())
-    s = make_working_copy(src, tmp_path / "w.jpg", "image/jpeg")
+    s = strip(src, tmp_path / "w.jpg", "image/jpeg")
     assert s.removed == [] and "No metadata was present" in s.note
     assert (tmp_path / "w.jpg").read_bytes() == src.read_bytes()
 
@@ -262,7 +250,7 @@ def test_other_image_formats(fmt: str, sources: dict[str, Path], tmp_path: Path)
     assert d.mime == mime
     assert read_location(src) == read_location(photo())
     work = tmp_path / f"w.{fmt}"
-    s = make_working_copy(src, work, d.mime)
+    s = strip(src, work, d.mime)
     assert removed <= set(s.removed), s.removed
     assert s.kept == ["icc"] and s.not_stripped == []
     assert read_location(work) is None
@@ -272,21 +260,21 @@ def test_other_image_formats(fmt: str, sources: dict[str, Path], tmp_path: Path)
     assert pixels(work) == pixels(src)
     assert hash_file(src) == d
 
-    s = make_working_copy(src, tmp_path / f"loc.{fmt}", d.mime, keep_location=True)
+    s = strip(src, tmp_path / f"loc.{fmt}", d.mime, keep_location=True)
     assert "gps" in s.kept
     assert read_location(tmp_path / f"loc.{fmt}") == read_location(src)
     assert b"NIKON" not in (tmp_path / f"loc.{fmt}").read_bytes()
 
 
 def test_webp_vp8x_flags_are_cleared(sources: dict[str, Path], tmp_path: Path) -> None:
-    make_working_copy(sources["webp"], tmp_path / "w.webp", "image/webp")
+    strip(sources["webp"], tmp_path / "w.webp", "image/webp")
     data = (tmp_path / "w.webp").read_bytes()
     assert data[12:16] == b"VP8X" and data[20] & 0x0C == 0  # neither the EXIF nor the XMP flag
     assert int.from_bytes(data[4:8], "little") == len(data) - 8
 
 
 def test_png_chunks_stay_valid(sources: dict[str, Path], tmp_path: Path) -> None:
-    make_working_copy(sources["png"], tmp_path / "w.png", "image/png", keep_location=True)
+    strip(sources["png"], tmp_path / "w.png", "image/png", keep_location=True)
     data = (tmp_path / "w.png").read_bytes()
     i, types = 8, []
     while i < len(data):
@@ -307,7 +295,7 @@ def test_video_is_copied_and_reported(tmp_path: Path) -> None:
     src.write_bytes(b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom" + os.urandom(300_000))
     d = hash_file(src)
     assert d.mime == "video/mp4"
-    s = make_working_copy(src, tmp_path / "w.mp4", d.mime)
+    s = strip(src, tmp_path / "w.mp4", d.mime)
     assert s.removed == [] and s.kept == []
     assert s.not_stripped == [
         "video/mp4: container metadata (creation time, device, possibly GPS) was NOT removed; "
@@ -330,7 +318,7 @@ def test_unstrippable_formats(head: bytes, mime: str, words: str, tmp_path: Path
     src = tmp_path / "x"
     src.write_bytes(head + b"\x00" * 5000)
     assert hash_file(src).mime == mime
-    s = make_working_copy(src, tmp_path / "w", mime)
+    s = strip(src, tmp_path / "w", mime)
     assert len(s.not_stripped) == 1 and s.not_stripped[0].startswith(f"{mime}: ")
     assert "NOT removed" in s.not_stripped[0] and words in s.not_stripped[0]
     assert (tmp_path / "w").read_bytes() == src.read_bytes()
@@ -360,22 +348,11 @@ def test_hash_file_is_sha256_in_chunks(tmp_path: Path) -> None:
     assert hash_file(p) == FileDigest(hashlib.sha256(data).digest(), len(data), "application/octet-stream")
 
 
-def test_ingest_copy_is_content_addressed_and_idempotent(tmp_path: Path) -> None:
-    store = tmp_path / "store"
-    a = ingest_copy(photo(), store)
-    b = ingest_copy(photo(), store)
-    assert a == b
-    path = stored_path(store, a.sha256)
-    assert path == store / a.sha256.hex()[:2] / a.sha256.hex()
-    assert [p for p in store.rglob("*") if p.is_file()] == [path]  # no temp file left behind
-    assert ingest_copy(path, store) == a  # ingesting the sealed copy itself is harmless
-
-
 def test_working_copy_never_overwrites_its_source(tmp_path: Path) -> None:
     src = tmp_path / "o.jpg"
     src.write_bytes(photo().read_bytes())
     with pytest.raises(MediaError, match="must not overwrite"):
-        make_working_copy(src, src, "image/jpeg")
+        strip(src, src, "image/jpeg")
     assert src.read_bytes() == photo().read_bytes()
 
 
@@ -409,12 +386,11 @@ def _bad_inputs(tmp_path: Path) -> dict[str, Path]:
 def _calls(tmp_path: Path) -> dict[str, Callable[[Path], Any]]:
     return {
         "hash_file": hash_file,
-        "ingest_copy": lambda p: ingest_copy(p, tmp_path / "store"),
-        "working_jpeg": lambda p: make_working_copy(p, tmp_path / "out" / "w.jpg", "image/jpeg"),
-        "working_png": lambda p: make_working_copy(p, tmp_path / "out" / "w.png", "image/png"),
-        "working_webp": lambda p: make_working_copy(p, tmp_path / "out" / "w.webp", "image/webp"),
-        "working_tiff": lambda p: make_working_copy(p, tmp_path / "out" / "w.tiff", "image/tiff"),
-        "working_sniffed": lambda p: make_working_copy(p, tmp_path / "out" / "w", hash_file(p).mime),
+        "working_jpeg": lambda p: strip(p, tmp_path / "out" / "w.jpg", "image/jpeg"),
+        "working_png": lambda p: strip(p, tmp_path / "out" / "w.png", "image/png"),
+        "working_webp": lambda p: strip(p, tmp_path / "out" / "w.webp", "image/webp"),
+        "working_tiff": lambda p: strip(p, tmp_path / "out" / "w.tiff", "image/tiff"),
+        "working_sniffed": lambda p: strip(p, tmp_path / "out" / "w", hash_file(p).mime),
         "perceptual_hash": perceptual_hash,
         "read_location": read_location,
     }
@@ -455,18 +431,18 @@ def test_bad_input_results_are_sensible(tmp_path: Path) -> None:
     with pytest.raises(MediaError, match="not an image"):
         read_location(bad["text-named-jpg"])
     with pytest.raises(MediaError, match="truncated JPEG"):
-        make_working_copy(bad["truncated-header"], tmp_path / "w.jpg", "image/jpeg")
+        strip(bad["truncated-header"], tmp_path / "w.jpg", "image/jpeg")
     with pytest.raises(MediaError, match="no such file"):
         hash_file(bad["missing"])
     with pytest.raises(MediaError, match="directory"):
         hash_file(bad["directory"])
     # A JPEG cut inside its image data: the header still strips, what is there is copied, and said.
-    s = make_working_copy(bad["truncated-scan"], tmp_path / "cut.jpg", "image/jpeg")
+    s = strip(bad["truncated-scan"], tmp_path / "cut.jpg", "image/jpeg")
     assert "gps" in s.removed and "truncated" in s.note
     assert read_location(tmp_path / "cut.jpg") is None
     assert (tmp_path / "cut.jpg").stat().st_size < 100_000
     # The text file's sniffed type is copied unchanged, with a plain warning.
-    s = make_working_copy(bad["text-named-jpg"], tmp_path / "t", hash_file(bad["text-named-jpg"]).mime)
+    s = strip(bad["text-named-jpg"], tmp_path / "t", hash_file(bad["text-named-jpg"]).mime)
     assert s.not_stripped and (tmp_path / "t").read_bytes() == bad["text-named-jpg"].read_bytes()
 
 
@@ -483,7 +459,7 @@ def test_near_duplicates_are_near(tmp_path: Path) -> None:
             im.save(tmp_path / "q50.jpg", quality=50)
             im.resize((320, 240)).save(tmp_path / "half.jpg", quality=85)
             im.resize((1280, 960)).save(tmp_path / "double.png")
-        make_working_copy(src, tmp_path / "stripped.jpg", "image/jpeg")
+        strip(src, tmp_path / "stripped.jpg", "image/jpeg")
         for copy in ("q50.jpg", "half.jpg", "double.png", "stripped.jpg"):
             other = perceptual_hash(tmp_path / copy)
             assert other is not None
@@ -510,7 +486,7 @@ def test_hamming() -> None:
 
 
 # --------------------------------------------------------------------------------------------------
-# Bounded memory: a 1 GiB file through hash, seal and working copy, peak RSS measured in a child
+# Bounded memory: a 1 GiB file through hash and working copy, peak RSS measured in a child
 
 _PEAK = (
     "import os, subprocess, sys; p = subprocess.Popen(sys.argv[1:]); _, st, ru = os.wait4(p.pid, 0); "
@@ -518,13 +494,13 @@ _PEAK = (
 )
 _CHILD = """
 import json, sys
-from tequio.plugins.evidence.media import hash_file, ingest_copy, make_working_copy
+from tequio.node.media import hash_file, strip
 big, jpeg, store, work = sys.argv[1:5]
 d = hash_file(big)
-s = ingest_copy(big, store)
-w = make_working_copy(big, work, d.mime)
+s = hash_file(big)
+w = strip(big, work, d.mime)
 j = hash_file(jpeg)
-wj = make_working_copy(jpeg, work + ".jpg", j.mime)
+wj = strip(jpeg, work + ".jpg", j.mime)
 print(json.dumps({"mime": d.mime, "same": d == s, "size": d.size, "not_stripped": w.not_stripped,
                   "jpeg": j.mime, "jpeg_removed": wj.removed}))
 """
@@ -559,7 +535,7 @@ def test_one_gib_in_bounded_memory(tmp_path: Path) -> None:
         assert out["jpeg"] == "image/jpeg" and "gps" in out["jpeg_removed"]
         assert (tmp_path / "work").stat().st_size == gib
         assert (tmp_path / "work.jpg").stat().st_size < jpeg.stat().st_size
-        print(f"peak RSS of hash + seal + working copy of 1 GiB: {peak_kib // 1024} MiB")
+        print(f"peak RSS of hash + working copy of 1 GiB: {peak_kib // 1024} MiB")
         assert peak_kib < 150 * 1024, f"peak RSS {peak_kib // 1024} MiB"
     finally:
         for p in [big, jpeg, tmp_path / "work", tmp_path / "work.jpg", *(tmp_path / "store").rglob("*")]:

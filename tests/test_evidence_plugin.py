@@ -17,10 +17,9 @@ from PIL import Image
 
 from tequio.node import Node
 from tequio.node.groups import create_group
-from tequio.plugins.evidence import items as ev
-from tequio.plugins.evidence.export import export
-from tequio.plugins.evidence.media import read_location
-from tequio.plugins.evidence.package import check_package
+from tequio.node.media import read_location
+from tequio.plugins.evidence import api as ev
+from tequio.plugins.evidence.api import check_package, export
 from tests.conftest import TEQUIO
 from tests.test_governance_nodes import Org, orgs, sync_all
 
@@ -299,3 +298,33 @@ def test_redaction_replaces_the_working_copy_and_is_in_the_chain(
     assert read_location(tmp_path / "w.jpg") is None  # the redacted copy was stripped too
     assert hashlib.sha256(_plain(a, got.id, "original")).digest() == got.sha256
     assert any(e["what"].startswith("redaction:") for e in ev.chain(a, got.sha256))
+
+
+def test_the_evidence_and_demo_plugins_use_only_public_apis() -> None:
+    """No raw store connection, no federation table, no internal node module: what tequio.node exports
+    (and its public modules cli and media); other plugins only through their public functions."""
+    import ast
+
+    root = Path(__file__).resolve().parents[1] / "plugins"
+    public_node = {"tequio.node", "tequio.node.cli", "tequio.node.media"}
+    other_plugins = {"tequio.plugins.evidence.api", "tequio.plugins.voting.ballot_io.cast"}
+    for folder in ("evidence", "demo"):
+        for path in (root / folder).rglob("*.py"):
+            text = path.read_text(encoding="utf-8")
+            assert "store.conn" not in text and "fed_peers" not in text, path
+            for n in ast.walk(ast.parse(text)):
+                if isinstance(n, ast.ImportFrom) and n.level == 0 and n.module:
+                    names = (
+                        [n.module]
+                        if n.module.startswith("tequio.node")
+                        else [f"{n.module}.{a.name}" for a in n.names]
+                    )
+                elif isinstance(n, ast.Import):
+                    names = [a.name for a in n.names]
+                else:
+                    continue
+                for name in names:
+                    if name.startswith("tequio.node"):
+                        assert name in public_node, f"{path.name} imports {name}"
+                    if name.startswith("tequio.plugins.") and not name.startswith(f"tequio.plugins.{folder}"):
+                        assert name in other_plugins, f"{path.name} imports {name}"

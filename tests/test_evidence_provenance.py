@@ -23,7 +23,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from tequio.plugins.evidence.media import MediaError, make_working_copy
+from tequio.node.media import MediaError
+from tequio.node.media import strip as make_working_copy
 from tequio.plugins.evidence.provenance import OFFLINE_SETTINGS, STATUSES, Provenance, read_c2pa
 
 ROOT = Path(__file__).resolve().parents[1]

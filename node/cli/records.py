@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import mimetypes
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import click
 
-from tequio.schemas import from_json, is_valid_scope, parse_key
+from tequio.schemas import BlobRef, from_json, is_valid_scope, parse_key
 
 from ..errors import TequioError
 from ..records import StoredRecord
 from .context import echo_json, open_node, progress_bar
+
+if TYPE_CHECKING:  # Pillow loads only when a command attaches a file
+    from .. import media
 
 
 def _parse_body(text: str) -> dict[str, Any]:
@@ -55,30 +60,96 @@ def _check_author(ctx: click.Context, param: click.Parameter, value: str | None)
     "attach",
     multiple=True,
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="A file to store and refer to from the record (repeatable).",
+    help="A file to store and refer to from the record (repeatable); its metadata (GPS, device) is removed.",
+)
+@click.option(
+    "--keep-metadata",
+    is_flag=True,
+    help="Attach the files as they are, GPS and device included (and formats that cannot be stripped).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def publish(
-    ctx: click.Context, kind: str, body: str, scope: str, attach: tuple[Path, ...], as_json: bool
+    ctx: click.Context,
+    kind: str,
+    body: str,
+    scope: str,
+    attach: tuple[Path, ...],
+    keep_metadata: bool,
+    as_json: bool,
 ) -> None:
-    """Sign and store a record of KIND as the next in this node's feed; --attach refers to files."""
+    """Sign and store a record of KIND as the next in this node's feed; --attach refers to files.
+
+    Attached files are stripped first, as evidence working copies are (tequio.node.media): what is
+    stored and sent to peers is the stripped copy. A format that cannot be stripped is refused
+    unless --keep-metadata says to attach it as it is.
+    """
     parsed = _parse_body(body)
-    with open_node(ctx) as node:
+    with open_node(ctx) as node, contextlib.ExitStack() as stack:
+        # Every file is checked (and stripped) before any is stored: a refusal leaves nothing behind.
+        prepared = [_prepare(stack, node.home, path, keep_metadata) for path in attach]
         blobs = []
         keys = None
-        for path in attach:
-            mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-            with progress_bar(f"storing {path.name}", path.stat().st_size) as _:
-                ref, keys = node.attach(path, scope, mime)
+        for att in prepared:
+            with progress_bar(f"storing {att.name}", att.path.stat().st_size) as _:
+                ref, keys = node.attach(att.path, scope, att.mime)
             blobs.append(ref)
+            att.ref = ref
         stored = node.publish(kind, parsed, scope=scope, blobs=blobs, keys=keys)
     if as_json:
-        echo_json({"id": stored.id.hex()})
+        out: dict[str, Any] = {"id": stored.id.hex()}
+        if prepared:
+            out["attachments"] = [a.to_json() for a in prepared]
+        echo_json(out)
     else:
         click.echo(f"published {stored.id.hex()}  ({kind}, {scope}, seq {stored.seq})")
-        for b in blobs:
-            click.echo(f"  attached {b.hash.hex()}  {b.size} bytes  {b.mime}")
+        for a in prepared:
+            assert a.ref is not None
+            click.echo(f"  attached {a.ref.hash.hex()}  {a.ref.size} bytes  {a.ref.mime}")
+            if a.report is None:
+                click.echo("    as it is: its metadata was NOT removed (--keep-metadata)")
+            else:
+                click.echo(f"    removed: {', '.join(a.report.removed) or 'no metadata was present'}")
+
+
+@dataclass
+class _Attachment:
+    """A file to attach: the copy to store (stripped unless --keep-metadata) and what stripping did."""
+
+    name: str
+    path: Path
+    mime: str
+    report: media.Stripped | None
+    ref: BlobRef | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"file": self.name, "mime": self.mime, "stripped": self.report is not None}
+        if self.ref is not None:
+            out |= {"hash": self.ref.hash.hex(), "size": self.ref.size}
+        if self.report is not None:
+            out |= {"removed": self.report.removed, "kept": self.report.kept}
+        return out
+
+
+def _prepare(stack: contextlib.ExitStack, home: Path, path: Path, keep_metadata: bool) -> _Attachment:
+    """Strip ``path`` into the node's private work folder (removed when the command ends), or refuse."""
+    from .. import media
+
+    try:
+        sniffed = media.hash_file(path).mime
+        if keep_metadata:
+            guessed = mimetypes.guess_type(path.name)[0] or media.OCTET_STREAM
+            return _Attachment(path.name, path, sniffed if sniffed != media.OCTET_STREAM else guessed, None)
+        copy = stack.enter_context(media.stripped_copy(path, home / "blobs" / "partial", sniffed))
+    except media.MediaError as e:
+        where = "" if path.name in str(e) else f"{path.name}: "
+        raise TequioError(f"{where}{e}; nothing was published") from None
+    if not copy.report.stripped:
+        raise TequioError(
+            f"{path.name} cannot be stripped ({copy.report.not_stripped[0]}); nothing was published."
+            " Attach it as it is, location and device included, with --keep-metadata"
+        )
+    return _Attachment(path.name, copy.path, copy.digest.mime, copy.report)
 
 
 @click.group()

@@ -7,8 +7,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from tequio.governance import Action
-from tequio.node import Kind, MigrationSet, hookimpl
-from tequio.node.records import StoredRecord
+from tequio.node import Kind, MigrationSet, Node, StoredRecord, hookimpl
 
 from .records import ACTIONS, KINDS, MIGRATIONS, index_records
 
@@ -29,13 +28,12 @@ def register_migrations() -> list[MigrationSet]:
 
 
 @hookimpl
-def on_records_stored(db: Database, records: list[StoredRecord]) -> None:
-    index_records(db, records)
+def on_records_stored(node: Node, db: Database, records: list[StoredRecord]) -> None:
+    index_records(node, db, records)
 
 
 @hookimpl
 def register_commands() -> list[Any]:
     from .cli import evidence
-    from .demo import demo
 
-    return [evidence, demo]
+    return [evidence]

@@ -2,33 +2,26 @@
 
 Files are decrypted into a private temporary folder (0700) only for as long as the package is
 being written. The package reveals the keys that open exactly the records it includes (see
-docs/evidence.md, "Court packages").
+docs/evidence.md, "Court packages"). The working copy packaged is the one the item was shared with:
+after a redaction, the redacted copy.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from tequio.node import Node
-from tequio.schemas import fingerprint, parse_wire
+from tequio.node import Node, StoredRecord
+from tequio.schemas import BlobRef, parse_wire
 
-from .items import (
-    EvidenceError,
-    _custody,
-    _my_intake,
-    _org,
-    chain,
-    check_may_leave,
-    indexed,
-    role_refs,
-    scope_key,
-)
+from .custody import current_working, custody
+from .index import EvidenceError, indexed, my_intake, role_refs, scope_key
 from .package import PackageFile, PackageItem, PackageRecord, write_package
+from .package.layout import ext
+from .sharing import check_may_leave
 
 __all__ = ["export"]
 
@@ -43,28 +36,9 @@ def _fill_chains(node: Node, records: dict[bytes, PackageRecord]) -> None:
         low, high = span.get(key, (rec.seq, rec.seq))
         span[key] = (min(low, rec.seq), max(high, rec.seq))
     for (author, scope), (low, high) in span.items():
-        head = node.store.head(author, scope)
-        if head is None:
-            continue
-        for seq in range(low, high + 1):
-            wire = node.store.wire_at(head.id, seq)
-            if wire is None:
-                continue
-            rec = parse_wire(wire)
-            if rec.id not in records:
-                records[rec.id] = PackageRecord(rec.redacted().wire, None)
-
-
-def _ext(mime: str) -> str:
-    return {
-        "image/jpeg": ".jpg",
-        "image/png": ".png",
-        "image/webp": ".webp",
-        "image/tiff": ".tif",
-        "video/mp4": ".mp4",
-        "audio/mpeg": ".mp3",
-        "application/pdf": ".pdf",
-    }.get(mime, ".bin")
+        for stored in node.records(scope=scope, author=author, limit=None):
+            if low <= stored.seq <= high and stored.id not in records:
+                records[stored.id] = PackageRecord(stored.record.redacted().wire, None)
 
 
 def export(node: Node, shas: Sequence[bytes], out: Path) -> dict[str, Any]:
@@ -73,7 +47,7 @@ def export(node: Node, shas: Sequence[bytes], out: Path) -> dict[str, Any]:
         raise EvidenceError("nothing to export: name items or an incident with items")
     intakes = []
     for sha in shas:
-        rec = _my_intake(node, sha)
+        rec = my_intake(node, sha)
         if rec is None:
             raise EvidenceError(
                 f"item {sha.hex()[:16]}… was not taken in on this node: only its organisation exports it"
@@ -82,55 +56,46 @@ def export(node: Node, shas: Sequence[bytes], out: Path) -> dict[str, Any]:
         intakes.append(rec)
     package_id = node.rng(16).hex()
     for rec in intakes:  # recorded first, so the package carries its own export event
-        _custody(node, rec, "export", {"package": package_id, "file": out.name, "items": len(intakes)})
+        custody(node, rec, "export", {"package": package_id, "file": out.name, "items": len(intakes)})
     try:
-        return _write(node, intakes, out)
+        return _write(node, intakes, out, package_id)
     except Exception as e:
         for rec in intakes:  # the chain is append-only: say that this export did not happen
-            _custody(node, rec, "export", {"package": package_id, "failed": str(e)[:500]})
+            custody(node, rec, "export", {"package": package_id, "failed": str(e)[:500]})
         raise
 
 
-def _write(node: Node, intakes: list[Any], out: Path) -> dict[str, Any]:
-    tmp = Path(tempfile.mkdtemp(prefix="tequio-export-"))
-    os.chmod(tmp, 0o700)
+def _decrypt(node: Node, ref: BlobRef, path: Path) -> None:
+    with path.open("xb") as f:
+        for chunk in node.open_blob(ref.hash):
+            f.write(chunk)
+
+
+def _write(node: Node, intakes: list[StoredRecord], out: Path, package_id: str) -> dict[str, Any]:
+    tmp = Path(tempfile.mkdtemp(prefix="tequio-export-"))  # mkdtemp makes it 0700
     try:
         items: list[PackageItem] = []
         records: dict[bytes, PackageRecord] = {}
-        custody: list[dict[str, Any]] = []
-        authors: set[bytes] = {node.key}
         for rec in intakes:
             body = rec.body or {}
+            (working, working_ref), _ = current_working(node, rec)
+            sources = {
+                "original": (body["original"], role_refs(rec)["original"]),
+                "working": (working, working_ref),
+            }
             files: dict[str, PackageFile] = {}
-            for role, ref in role_refs(rec).items():
-                facts = body[role]
-                path = tmp / f"{role}-{facts['sha256'].hex()}{_ext(facts['mime'])}"
-                with path.open("wb") as f:
-                    for chunk in node.open_blob(ref.hash):
-                        f.write(chunk)
+            for role, (facts, ref) in sources.items():
+                path = tmp / f"{role}-{facts['sha256'].hex()}{ext(facts['mime'])}"
+                if not path.exists():
+                    _decrypt(node, ref, path)
                 files[role] = PackageFile(role, path, facts["sha256"], facts["size"], facts["mime"])
-            items.append(
-                PackageItem(rec.id, str(body.get("title", "")), files["original"], files.get("working"))
-            )
+            items.append(PackageItem(rec.id, str(body.get("title", "")), files["original"], files["working"]))
             for r in indexed(node, body["sha256"]):
                 if r.id not in records:
                     records[r.id] = PackageRecord(r.record.wire, scope_key(node, r))
-                    authors.add(r.author)
-            custody += [{"item": rec.id.hex(), **e} for e in chain(node, body["sha256"])]
         _fill_chains(node, records)
-        keys = {
-            k: _org(node, k).removesuffix(" (this node)").split(" (")[0] or fingerprint(k) for k in authors
-        }
-        manifest = write_package(
-            out,
-            items,
-            list(records.values()),
-            keys,
-            node.sign_detached,
-            node.key,
-            node.clock(),
-            custody,
+        return write_package(
+            out, items, list(records.values()), node.sign_detached, node.key, node.clock(), package_id
         )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return manifest

@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from .media import PathLike, open_regular
+from tequio.node.media import PathLike, open_regular
 
 __all__ = ["OFFLINE_SETTINGS", "STATUSES", "Provenance", "read_c2pa"]
 

@@ -1,8 +1,10 @@
 """The evidence record kinds, the governance actions they need, and the index that finds an item's chain.
 
-Every evidence record's body carries ``sha256``: the SHA-256 of the item's original file. That hash
-is the item's identity across organisations (record ids differ from scope to scope), and the
-index maps it to every record about the item that this node holds.
+Every evidence record's body carries ``sha256``: the SHA-256 of the item's original file, which ties
+every record about an item together across organisations. The index stores it only as a keyed hash
+(``index.tag``: a key derived from the node secret), so that a seized node's store does not confirm
+which photo it holds. An item's one id, the same on every node, is the id of its intake record: a
+shared copy names it in ``origin`` with the intake record itself (redacted) as proof.
 """
 
 from __future__ import annotations
@@ -13,8 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlite_utils import Database
 
 from tequio.governance import Action
-from tequio.node import Kind, MigrationSet
-from tequio.node.records import StoredRecord
+from tequio.node import Kind, MigrationSet, Node, StoredRecord
+from tequio.schemas import PUBLIC, RecordError, parse_wire
 
 __all__ = [
     "CHECKS",
@@ -24,11 +26,11 @@ __all__ = [
     "STATUSES",
     "VERIFY",
     "index_records",
+    "item_of",
 ]
 
 STATUSES = ("unreviewed", "in-progress", "verified", "disputed", "false", "inconclusive")
 CHECKS = ("source", "technical", "content")
-CONSENT = ("yes", "no", "unknown")
 VERIFY = "evidence.verify"
 CLEAR = "evidence.clear"
 ITEM, DERIVATION, REVIEW, CUSTODY, ACK, INCIDENT = (
@@ -79,7 +81,9 @@ class ItemBody(BaseModel):
     phash: int | None = Field(default=None, ge=0, lt=1 << 64)
     c2pa: Provenance | None = None
     nonce: bytes | None = Field(default=None, min_length=16, max_length=16)  # intake: derives the item scope
-    origin: dict[str, Any] | None = None  # shared copy: {"item": intake id, "org": capturing node key}
+    # shared copy: {"item": intake id, "org": capturing node key, "record": the intake record redacted}
+    origin: dict[str, Any] | None = None
+    org: str = Field(default="", max_length=200)  # the author's organisation, as it names itself
 
 
 class DerivationBody(BaseModel):
@@ -105,6 +109,7 @@ class ReviewBody(BaseModel):
     status: Literal["unreviewed", "in-progress", "verified", "disputed", "false", "inconclusive"]
     checks: list[Literal["source", "technical", "content"]] = Field(default_factory=list, max_length=3)
     note: str = Field(default="", max_length=20_000)
+    org: str = Field(default="", max_length=200)  # the author's organisation, as it names itself
 
 
 class CustodyBody(BaseModel):
@@ -113,8 +118,9 @@ class CustodyBody(BaseModel):
     model_config = _STRICT
     sha256: Hash = Field(min_length=32, max_length=32)
     item: bytes = Field(min_length=32, max_length=32)
-    event: Literal["share", "transfer", "export", "fixity", "clear", "redaction", "incident"]
+    event: Literal["share", "transfer", "export", "fixity", "clear", "redaction", "incident", "extract"]
     detail: dict[str, Any] = Field(default_factory=dict)
+    org: str = Field(default="", max_length=200)  # the author's organisation, as it names itself
 
 
 class AckBody(BaseModel):
@@ -126,6 +132,7 @@ class AckBody(BaseModel):
     original: bytes | None = Field(default=None, min_length=32, max_length=32)
     working: bytes | None = Field(default=None, min_length=32, max_length=32)
     sender: bytes = Field(min_length=32, max_length=32)
+    org: str = Field(default="", max_length=200)  # the author's organisation, as it names itself
 
 
 class IncidentBody(BaseModel):
@@ -169,14 +176,66 @@ def m001_index(db: Database) -> None:
     db.execute("CREATE INDEX evidence_by_sha ON evidence_index (sha256, n)")
 
 
-def index_records(db: Database, records: list[StoredRecord]) -> None:
-    """Index the batch's readable evidence records by the item hash they are about."""
+@MIGRATIONS
+def m002_keyed_index(db: Database) -> None:
+    """The original's hash only as a keyed tag; the one item id beside it. Rows of m001 wait in
+    ``evidence_index_plain`` until the node is next unlocked (``index.convert``), then are erased."""
+    db.execute("ALTER TABLE evidence_index RENAME TO evidence_index_plain")
+    db.execute("DROP INDEX evidence_by_sha")
+    db.execute(
+        """CREATE TABLE evidence_index (
+            record BLOB PRIMARY KEY,
+            tag BLOB NOT NULL,         -- keyed hash of the item's original SHA-256 (index.tag)
+            item BLOB NOT NULL,        -- the item's one id: its intake record's id
+            kind TEXT NOT NULL,
+            scope TEXT NOT NULL,
+            author BLOB NOT NULL,
+            n INTEGER NOT NULL         -- local arrival position, for ordering
+        )"""
+    )
+    db.execute("CREATE INDEX evidence_by_tag ON evidence_index (tag, n)")
+    db.execute("CREATE INDEX evidence_by_item ON evidence_index (item)")
+    if db.execute("SELECT 1 FROM evidence_index_plain LIMIT 1").fetchone() is None:
+        db.execute("DROP TABLE evidence_index_plain")
+
+
+_COLUMNS = ("record", "tag", "item", "kind", "scope", "author", "n")
+
+
+def item_of(rec: StoredRecord, me: bytes) -> bytes:
+    """The one id of the item an evidence.item record is about: its own id for this node's intake, the
+    intake's for a copy that proves it (``origin.record``, signed by the copy's author), else its own."""
+    body = rec.body or {}
+    if rec.author == me and body.get("nonce"):
+        return rec.id
+    origin = body.get("origin")
+    if type(origin) is dict and type(origin.get("record")) is bytes:
+        try:
+            intake = parse_wire(origin["record"])
+        except RecordError:
+            return rec.id
+        if intake.id == origin.get("item") and intake.author == rec.author == origin.get("org"):
+            return intake.id
+    return rec.id
+
+
+def index_records(node: Node, db: Database, records: list[StoredRecord]) -> None:
+    """Index the batch's readable evidence records by the keyed tag of the item they are about.
+
+    Public evidence records are not indexed: the plugin never writes any, so one is a stranger's.
+    """
+    from .index import tag
+
     rows = []
     for r in records:
         body = r.body
-        if r.kind and r.kind.startswith("evidence.") and body is not None:
-            sha = body.get("sha256")
-            if isinstance(sha, bytes) and len(sha) == 32:
-                rows.append((r.id, sha, r.kind, r.scope, r.author, r.n))
+        if not (r.kind and r.kind.startswith("evidence.") and body is not None and r.scope != PUBLIC):
+            continue
+        sha = body.get("sha256")
+        if isinstance(sha, bytes) and len(sha) == 32:
+            item = item_of(r, node.key) if r.kind == ITEM else b""
+            rows.append((r.id, tag(node, sha), item, r.kind, r.scope, r.author, r.n))
     if rows:
-        db.conn.executemany("INSERT OR IGNORE INTO evidence_index VALUES (?, ?, ?, ?, ?, ?)", rows)
+        db["evidence_index"].insert_all(  # type: ignore[union-attr]
+            [dict(zip(_COLUMNS, row, strict=True)) for row in rows], ignore=True
+        )

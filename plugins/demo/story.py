@@ -1,6 +1,10 @@
 """``tequio demo``: three organisations, a coalition, a photo verified, a fourth admitted by vote,
 and a court package checked — real nodes, each with its own store and federation listener on
-127.0.0.1, in a temporary folder. Narrates what moved where."""
+127.0.0.1, in a temporary folder. Narrates what moved where.
+
+The whole system's story, told only through public APIs: ``tequio.node`` (nodes, federation,
+groups), ``tequio.node.media``, the evidence plugin's ``api`` and the voting plugin's ballots.
+"""
 
 from __future__ import annotations
 
@@ -16,14 +20,11 @@ import click
 from aiohttp import web
 
 from tequio.governance import ADMIT
-from tequio.node import Node
-from tequio.node.federation import Federation
-from tequio.node.groups import close, create_group, propose
+from tequio.node import Federation, Node, close, create_group, propose
+from tequio.node.media import read_location
+from tequio.plugins.evidence import api as ev
 
-from . import items as ev
-from .media import read_location
-
-__all__ = ["demo"]
+__all__ = ["main", "run_demo"]
 
 ORGS = (
     ("Casa de la Memoria", "Ciudad de México"),
@@ -206,12 +207,9 @@ async def run_demo(base: Path, keep: bool, temporary: bool = False) -> int:
         _say(f"   every node recomputed the same tally: {len(tallies) == 1}")
 
         _step(7, "A court package is exported and checked offline")
-        from .export import export
-        from .package import check_package
-
         pkg = base / "paquete-judicial.zip"
-        export(a.node, [got.sha256], pkg)
-        report = check_package(pkg)
+        ev.export(a.node, [got.sha256], pkg)
+        report = ev.check_package(pkg)
         _say(
             f"   {pkg.name}: {'OK' if report.ok else 'REFUSED'} — {report.records} records,"
             f" {report.files} files, {report.signatures} signatures"
@@ -220,7 +218,7 @@ async def run_demo(base: Path, keep: bool, temporary: bool = False) -> int:
         data = bytearray(pkg.read_bytes())
         data[len(data) // 2] ^= 0x01
         bad.write_bytes(bytes(data))
-        report = check_package(bad)
+        report = ev.check_package(bad)
         _say(f"   a copy with one flipped byte: {'OK' if report.ok else 'REFUSED'}")
         for p in report.problems[:3]:
             _say(f"     {p.part}: {p.what}")
@@ -254,13 +252,8 @@ async def run_demo(base: Path, keep: bool, temporary: bool = False) -> int:
             o.node.close()
 
 
-@click.command()
-@click.option("--keep", is_flag=True, help="Leave the nodes running and print their addresses.")
-@click.option(
-    "--dir", "where", type=click.Path(file_okay=False, path_type=Path), help="Use this folder (kept)."
-)
-def demo(keep: bool, where: Path | None) -> None:
-    """Run the whole story on 127.0.0.1 in a temporary folder: under a minute, no setup."""
+def main(keep: bool, where: Path | None) -> None:
+    """Run the whole story on 127.0.0.1, in ``where`` or a temporary folder removed afterwards."""
     base = where or Path(tempfile.mkdtemp(prefix="tequio-demo-"))
     base.mkdir(parents=True, exist_ok=True)
     try:
