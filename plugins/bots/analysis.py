@@ -124,7 +124,11 @@ def load_allowlist(path: Path) -> frozenset[str]:
 
 
 def _sweep_table(
-    shares: dict[str, Shares], params: Params, main_kept: dict[str, Kept], flagged: set[int], progress: Progress
+    shares: dict[str, Shares],
+    params: Params,
+    main_kept: dict[str, Kept],
+    flagged: set[int],
+    progress: Progress,
 ) -> list[dict[str, Any]]:
     windows = sorted(set(params.sweep) | {params.window})
     weights = sorted({params.min_weight, params.min_weight + 2, params.min_weight * 2})
@@ -168,7 +172,9 @@ def _sweep_table(
 
 def _rethreshold(k: Kept, mw: int) -> Kept:
     sel = k.strength >= mw
-    return Kept(k.name, k.a[sel], k.b[sel], k.strength[sel], k.symmetry[sel], k.percentile_value, mw, int(sel.sum()))
+    return Kept(
+        k.name, k.a[sel], k.b[sel], k.strength[sel], k.symmetry[sel], k.percentile_value, mw, int(sel.sum())
+    )
 
 
 def analyze(
@@ -179,7 +185,9 @@ def analyze(
     progress: Progress = _no_progress,
 ) -> Result:
     params.check()
-    builder = PostsBuilder("cnt" if params.weight == "cnt" else "tequio", want_words="co_similar" in params.networks)
+    builder = PostsBuilder(
+        "cnt" if params.weight == "cnt" else "tequio", want_words="co_similar" in params.networks
+    )
     inputs = []
     for path in paths:
         size = path.stat().st_size if path.exists() else None
@@ -196,29 +204,50 @@ def analyze(
         for k, name in enumerate(params.networks):
             if name == "co_similar":
                 sg = similar_groups(posts, params.similarity)
-                similar_info = {"groups": int(sg.group.max(initial=-1)) + 1, "pairs": len(sg.pairs), "candidates": sg.candidates}
+                similar_info = {
+                    "groups": int(sg.group.max(initial=-1)) + 1,
+                    "pairs": len(sg.pairs),
+                    "candidates": sg.candidates,
+                }
                 shares[name] = build_shares(posts, name, (sg.group, sg.pairs))
             else:
                 shares[name] = build_shares(posts, name)
             edges[name] = compute_edges(
-                shares[name], name, params.window, params.weight, params.min_weight,
+                shares[name],
+                name,
+                params.window,
+                params.weight,
+                params.min_weight,
                 2 if params.weight == "pairs" else 0,
             )
             bar(k + 1)
-    kept = {n: keep_edges(e, params.min_weight, params.percentile, params.min_symmetry) for n, e in edges.items()}
+    kept = {
+        n: keep_edges(e, params.min_weight, params.percentile, params.min_symmetry) for n, e in edges.items()
+    }
     comms = communities(list(kept.values()), params.seed)
     members_all = sorted({u for c in comms for u in c.members})
     cues = account_cues(posts, members_all)
     allowed = {u for u in members_all if _allowed(posts, u, allowlist)}
     with progress("chance (null model)", None, "steps") as bar:
         null = cluster_pvalues(
-            {n: shares[n] for n in params.networks}, comms, posts.n_users, params.window, params.weight,
-            params.null, params.repeats, params.seed, posts.user.astype(np.int64), posts.time_ms,
+            {n: shares[n] for n in params.networks},
+            comms,
+            posts.n_users,
+            params.window,
+            params.weight,
+            params.null,
+            params.repeats,
+            params.seed,
+            posts.user.astype(np.int64),
+            posts.time_ms,
         )
         bar(1)
     q = bh_qvalues(null.p)
     rng = np.random.default_rng(params.seed)
-    evidence = [[collect_evidence(posts, shares[n], n, c.members, params.window, rng) for n in c.networks] for c in comms]
+    evidence = [
+        [collect_evidence(posts, shares[n], n, c.members, params.window, rng) for n in c.networks]
+        for c in comms
+    ]
     counts = np.bincount(posts.user, minlength=posts.n_users)
     total = len(posts)
     clusters, accounts = [], {}
@@ -226,14 +255,37 @@ def analyze(
         cid = idx + 1
         n_allowed = sum(1 for u in c.members if u in allowed)
         cue_majority = sum(1 for u in c.members if len(cues[u]) >= 2) * 2 > len(c.members)
-        tier, rule = tier_of(len(c.members), n_allowed, len(c.networks), null.p[idx], q[idx], cue_majority, params.alpha, params.repeats)
+        tier, rule = tier_of(
+            len(c.members),
+            n_allowed,
+            len(c.networks),
+            null.p[idx],
+            q[idx],
+            cue_majority,
+            params.alpha,
+            params.repeats,
+        )
         why = tier_reason(rule, q[idx], len(c.networks), cue_majority, n_allowed, len(c.members))
         share = float(counts[c.members].sum()) / total
         sentence = cluster_sentences(
-            len(c.members), evidence[idx], params.window, null.p[idx], null.exceeded[idx], params.repeats,
-            params.null, share, total, tier, rule, why,
+            len(c.members),
+            evidence[idx],
+            params.window,
+            null.p[idx],
+            null.exceeded[idx],
+            params.repeats,
+            params.null,
+            share,
+            total,
+            tier,
+            rule,
+            why,
         )
-        verdict = "coordinated, possibly organic" if rule == "T4" else ("coordinated" if tier != "low" else "possibly chance")
+        verdict = (
+            "coordinated, possibly organic"
+            if rule == "T4"
+            else ("coordinated" if tier != "low" else "possibly chance")
+        )
         clusters.append(
             {
                 "id": cid,
@@ -258,7 +310,9 @@ def analyze(
                 "shared_objects": _top_objects(evidence[idx]),
                 "time_gaps": {ev.network: _gap_summary(ev) for ev in evidence[idx]},
                 "active": _active(evidence[idx]),
-                "edges": {n: [[posts.users[a], posts.users[b], w] for a, b, w in es] for n, es in c.edges.items()},
+                "edges": {
+                    n: [[posts.users[a], posts.users[b], w] for a, b, w in es] for n, es in c.edges.items()
+                },
                 "explanation": sentence,
                 "why_tier": {"es": why[0], "en": why[1]},
             }
@@ -270,7 +324,17 @@ def analyze(
                 if strongest:
                     k = kept[ev.network]
                     flags.append(
-                        network_flag(posts, ev, u, cid, params.window, params.min_weight, params.percentile, k.percentile_value, strongest)
+                        network_flag(
+                            posts,
+                            ev,
+                            u,
+                            cid,
+                            params.window,
+                            params.min_weight,
+                            params.percentile,
+                            k.percentile_value,
+                            strongest,
+                        )
                     )
             flags.extend(cue.to_json() for cue in cues[u])
             if u in allowed:
@@ -292,7 +356,13 @@ def analyze(
                 "posts": int(counts[u]),
                 "flags": flags,
             }
-    flagged = {u for c, cl in zip(comms, clusters, strict=True) if cl["tier"] in ("high", "medium") for u in c.members if u not in allowed}
+    flagged = {
+        u
+        for c, cl in zip(comms, clusters, strict=True)
+        if cl["tier"] in ("high", "medium")
+        for u in c.members
+        if u not in allowed
+    }
     sensitivity = _sweep_table(shares, params, kept, flagged, progress) if params.sweep else []
     flagged_share = float(counts[sorted(flagged)].sum()) / total if flagged else 0.0
     tiers = {t: sum(1 for c in clusters if c["tier"] == t) for t in ("high", "medium", "low")}
@@ -337,23 +407,41 @@ def analyze(
 def _allowed(posts: Posts, u: int, allowlist: frozenset[str]) -> bool:
     if not allowlist:
         return False
-    return posts.users[u].casefold() in allowlist or any(n.casefold() in allowlist for n in posts.usernames[u])
+    return posts.users[u].casefold() in allowlist or any(
+        n.casefold() in allowlist for n in posts.usernames[u]
+    )
 
 
 def _edge_list(posts: Posts, e: Edges, weight: str) -> list[list[Any]]:
     users = posts.users
     if weight == "cnt":
         order = np.lexsort((e.dst, e.src)) if len(e.src) else np.zeros(0, np.int64)
-        trip = sorted(([users[a], users[b], int(w)] for a, b, w in zip(e.src[order], e.dst[order], e.w[order], strict=True)))
+        trip = sorted(
+            (
+                [users[a], users[b], int(w)]
+                for a, b, w in zip(e.src[order], e.dst[order], e.w[order], strict=True)
+            )
+        )
         return trip
-    return sorted([users[a], users[b], int(w)] if users[a] <= users[b] else [users[b], users[a], int(w)] for a, b, w in zip(e.pa, e.pb, e.pw, strict=True))
+    return sorted(
+        [users[a], users[b], int(w)] if users[a] <= users[b] else [users[b], users[a], int(w)]
+        for a, b, w in zip(e.pa, e.pb, e.pw, strict=True)
+    )
 
 
 def _top_objects(evs: list[Evidence]) -> list[dict[str, Any]]:
     rows = []
     for ev in evs:
         for label, n in ev.objects.most_common(20):
-            rows.append({"network": ev.network, "rule": RULES[ev.network], "object": label, "pairs": n, "accounts": len(ev.object_accounts[label])})
+            rows.append(
+                {
+                    "network": ev.network,
+                    "rule": RULES[ev.network],
+                    "object": label,
+                    "pairs": n,
+                    "accounts": len(ev.object_accounts[label]),
+                }
+            )
     rows.sort(key=lambda r: (-r["accounts"], -r["pairs"], r["network"], r["object"]))
     return rows[:40]
 
@@ -378,7 +466,9 @@ def _active(evs: list[Evidence]) -> dict[str, str]:
     return {"first": iso(min(firsts)), "last": iso(max(lasts))} if firsts else {}
 
 
-def _summary_sentence(total: int, users: int, tiers: dict[str, int], flagged: int, share: float) -> dict[str, str]:
+def _summary_sentence(
+    total: int, users: int, tiers: dict[str, int], flagged: int, share: float
+) -> dict[str, str]:
     n = tiers["high"] + tiers["medium"]
     return {
         "es": (

@@ -107,9 +107,15 @@ def communities(kept: list[Kept], seed: int) -> list[Community]:
         inside = set(members)
         edges: dict[str, list[tuple[int, int, int]]] = {}
         for k in kept:
-            mask = np.fromiter((a in inside and b in inside for a, b in zip(k.a.tolist(), k.b.tolist(), strict=True)), bool, len(k.a))
+            mask = np.fromiter(
+                (a in inside and b in inside for a, b in zip(k.a.tolist(), k.b.tolist(), strict=True)),
+                bool,
+                len(k.a),
+            )
             if mask.any():
-                edges[k.name] = list(zip(k.a[mask].tolist(), k.b[mask].tolist(), k.strength[mask].tolist(), strict=True))
+                edges[k.name] = list(
+                    zip(k.a[mask].tolist(), k.b[mask].tolist(), k.strength[mask].tolist(), strict=True)
+                )
         total = sum(w for es in edges.values() for _, _, w in es)
         out.append(Community(members, sorted(edges), total, edges))
     out.sort(key=lambda c: (-c.weight, c.members))
@@ -117,7 +123,14 @@ def communities(kept: list[Kept], seed: int) -> list[Community]:
 
 
 def tier_of(
-    size: int, allowlisted: int, networks: int, p: float, q: float, cue_majority: bool, alpha: float, repeats: int
+    size: int,
+    allowlisted: int,
+    networks: int,
+    p: float,
+    q: float,
+    cue_majority: bool,
+    alpha: float,
+    repeats: int,
 ) -> tuple[str, str]:
     """The tier and the rule that set it.
 

@@ -23,7 +23,18 @@ BURST_MS = 60_000
 REGULAR_CV = 0.25  # gaps between posts this regular (coefficient of variation), over >= 10 gaps
 REGULAR_MIN_GAPS = 10
 YOUNG_DAYS = 30
-CLIENT_MARKERS = ("bot", "api", "ifttt", "zapier", "dlvr.it", "twitterfeed", "autom", "python", "tweepy", "integromat")
+CLIENT_MARKERS = (
+    "bot",
+    "api",
+    "ifttt",
+    "zapier",
+    "dlvr.it",
+    "twitterfeed",
+    "autom",
+    "python",
+    "tweepy",
+    "integromat",
+)
 SCHEDULERS = ("hootsuite", "buffer", "tweetdeck", "sprout", "later", "socialbee", "meta business")
 
 CUES = {
@@ -73,48 +84,90 @@ def account_cues(posts: Posts, users: list[int]) -> dict[int, list[Cue]]:
         days = max((int(t[-1]) - int(t[0])) / DAY_MS, 1.0)
         rate = n / days
         if rate > RATE:
-            cues.append(Cue("A1", RATE, round(rate, 1), (
-                f"{rate:.0f} publicaciones al día (más de {RATE}); mucha gente activa también lo hace.",
-                f"{rate:.0f} posts a day (over {RATE}); many active people do that too.",
-            )))
+            cues.append(
+                Cue(
+                    "A1",
+                    RATE,
+                    round(rate, 1),
+                    (
+                        f"{rate:.0f} publicaciones al día (más de {RATE}); mucha gente activa también lo hace.",
+                        f"{rate:.0f} posts a day (over {RATE}); many active people do that too.",
+                    ),
+                )
+            )
         if n >= BURST:
             ends = np.searchsorted(t, t + BURST_MS, side="right")
             most = int((ends - np.arange(n)).max())
             if most >= BURST:
-                cues.append(Cue("A2", BURST, most, (
-                    f"{most} publicaciones en un mismo minuto.",
-                    f"{most} posts within one minute.",
-                )))
+                cues.append(
+                    Cue(
+                        "A2",
+                        BURST,
+                        most,
+                        (
+                            f"{most} publicaciones en un mismo minuto.",
+                            f"{most} posts within one minute.",
+                        ),
+                    )
+                )
         gaps = np.diff(t).astype(np.float64)
         if len(gaps) >= REGULAR_MIN_GAPS and gaps.mean() > 0:
             cv = float(gaps.std() / gaps.mean())
             if cv < REGULAR_CV:
-                cues.append(Cue("A3", REGULAR_CV, round(cv, 3), (
-                    f"intervalos casi constantes entre publicaciones (variación {cv:.2f}); "
-                    "los programadores de publicaciones también lo hacen.",
-                    f"nearly constant gaps between posts (variation {cv:.2f}); schedulers do that too.",
-                )))
+                cues.append(
+                    Cue(
+                        "A3",
+                        REGULAR_CV,
+                        round(cv, 3),
+                        (
+                            f"intervalos casi constantes entre publicaciones (variación {cv:.2f}); "
+                            "los programadores de publicaciones también lo hacen.",
+                            f"nearly constant gaps between posts (variation {cv:.2f}); schedulers do that too.",
+                        ),
+                    )
+                )
         created = int(posts.created_ms[u])
         if created > 0:
             age = (float(np.median(t)) - created) / DAY_MS
             if age < YOUNG_DAYS:
-                cues.append(Cue("A4", YOUNG_DAYS, round(age, 1), (
-                    f"la cuenta tenía {age:.0f} días al publicar (menos de {YOUNG_DAYS}).",
-                    f"the account was {age:.0f} days old when posting (under {YOUNG_DAYS}).",
-                )))
+                cues.append(
+                    Cue(
+                        "A4",
+                        YOUNG_DAYS,
+                        round(age, 1),
+                        (
+                            f"la cuenta tenía {age:.0f} días al publicar (menos de {YOUNG_DAYS}).",
+                            f"the account was {age:.0f} days old when posting (under {YOUNG_DAYS}).",
+                        ),
+                    )
+                )
         names = posts.usernames[u]
         if len(names) >= 2:
-            cues.append(Cue("A5", 2, len(names), (
-                f"{len(names)} nombres de usuario distintos en este archivo.",
-                f"{len(names)} different handles in this export.",
-            )))
+            cues.append(
+                Cue(
+                    "A5",
+                    2,
+                    len(names),
+                    (
+                        f"{len(names)} nombres de usuario distintos en este archivo.",
+                        f"{len(names)} different handles in this export.",
+                    ),
+                )
+            )
         clients = {posts.client_values[c] for c in posts.client[idx[a:b]].tolist() if c >= 0}
         marked = sorted(c for c in clients if any(m in c.lower() for m in CLIENT_MARKERS))
         scheduled = sorted(c for c in clients if any(m in c.lower() for m in SCHEDULERS))
         if marked or scheduled:
             shown = ", ".join((marked + scheduled)[:3])
-            cues.append(Cue("A6", "automation or scheduling client", shown, (
-                f"publicó con {shown}; las organizaciones también usan programadores (señal débil).",
-                f"posted with {shown}; organisations use schedulers too (a weak signal).",
-            )))
+            cues.append(
+                Cue(
+                    "A6",
+                    "automation or scheduling client",
+                    shown,
+                    (
+                        f"publicó con {shown}; las organizaciones también usan programadores (señal débil).",
+                        f"posted with {shown}; organisations use schedulers too (a weak signal).",
+                    ),
+                )
+            )
     return out

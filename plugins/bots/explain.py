@@ -182,7 +182,9 @@ def cluster_sentences(
         r = RULES[ev.network]
         parts_es.append(f"compartieron {obj_es} con menos de {w} s de diferencia {ev.pairs} veces ({r})")
         parts_en.append(f"shared {obj_en} within {w} s of each other {ev.pairs} times ({r})")
-    null_es = "sus propias publicaciones redistribuidas al azar" if method == "rewire" else "sus horas barajadas"
+    null_es = (
+        "sus propias publicaciones redistribuidas al azar" if method == "rewire" else "sus horas barajadas"
+    )
     null_en = "their own posts redrawn at random" if method == "rewire" else "their times shuffled"
     tier_es = {"high": "alto", "medium": "medio", "low": "bajo"}[tier]
     return {
@@ -200,7 +202,9 @@ def cluster_sentences(
     }
 
 
-def tier_reason(rule: str, q: float, networks: int, cue_majority: bool, allowlisted: int, size: int) -> tuple[str, str]:
+def tier_reason(
+    rule: str, q: float, networks: int, cue_majority: bool, allowlisted: int, size: int
+) -> tuple[str, str]:
     if rule == "T4":
         return (
             f"coordinadas, posiblemente orgánicas: {allowlisted} de {size} cuentas están en su lista de "
@@ -209,7 +213,9 @@ def tier_reason(rule: str, q: float, networks: int, cue_majority: bool, allowlis
             "activist and NGO accounts.",
         )
     if rule == "T1":
-        extra_es = f"halladas por {networks} pruebas" if networks >= 2 else "con señales de cuenta en la mayoría"
+        extra_es = (
+            f"halladas por {networks} pruebas" if networks >= 2 else "con señales de cuenta en la mayoría"
+        )
         extra_en = f"found by {networks} tests" if networks >= 2 else "with account cues on most members"
         return (
             f"más allá del azar tras corregir por todos los grupos (q = {q:.3g}), nunca igualado por el azar, {extra_es}.",

@@ -21,7 +21,15 @@ from .posts import PostsBuilder, RawPost
 from .readers import HashingFile, InputError, csv_rows, json_records, open_text
 from .values import MISSING, is_missing, parse_bool, parse_list, parse_time, snowflake_ms, text_or_none
 
-__all__ = ["FORMATS", "PARSER_VERSION", "InputRecord", "Mapping", "detect_format", "load_file", "load_mapping"]
+__all__ = [
+    "FORMATS",
+    "PARSER_VERSION",
+    "InputRecord",
+    "Mapping",
+    "detect_format",
+    "load_file",
+    "load_mapping",
+]
 
 PARSER_VERSION = "tequio-bots-import/1"
 FORMATS = ("tequio", "cnt", "twitter-v1", "twitter-v2", "x-io", "coortweet")
@@ -132,7 +140,7 @@ def load_mapping(path: Path) -> Mapping:
         raise InputError(f"unknown setting(s) in the mapping file: {', '.join(unknown)} (see docs/bots.md)")
     cols = data.get("columns")
     if not isinstance(cols, dict) or not all(isinstance(v, str) and v for v in cols.values()):
-        raise InputError("the mapping file needs a [columns] table of field = \"column name\"")
+        raise InputError('the mapping file needs a [columns] table of field = "column name"')
     if bad := sorted(set(cols) - set(_FIELDS)):
         raise InputError(f"unknown field(s) in [columns]: {', '.join(bad)}; known: {', '.join(_FIELDS)}")
     for need in ("message_id", "user_id"):
@@ -216,7 +224,9 @@ def _finish(
     return RawPost(message_id=mid, user_id=uid, time_ms=t, **kw)
 
 
-def _named_row(rec: InputRecord, get: Callable[[str], Any], time_format: str | None, sep: str) -> RawPost | str:
+def _named_row(
+    rec: InputRecord, get: Callable[[str], Any], time_format: str | None, sep: str
+) -> RawPost | str:
     def lst(field_name: str) -> list[str] | None:
         v = get(field_name)
         return None if v is _ABSENT else parse_list(v, sep)
@@ -268,10 +278,13 @@ def _v1(rec: InputRecord, t: dict[str, Any]) -> RawPost | str:
         None if snowflake_ms(mid) else t.get("created_at"),
         username=text_or_none(user.get("screen_name")),
         repost_id=(text_or_none(rt.get("id_str")) or text_or_none(rt.get("id"))) if rt else None,
-        reply_id=text_or_none(t.get("in_reply_to_status_id_str")) or text_or_none(t.get("in_reply_to_status_id")),
+        reply_id=text_or_none(t.get("in_reply_to_status_id_str"))
+        or text_or_none(t.get("in_reply_to_status_id")),
         reply_to_user=text_or_none(t.get("in_reply_to_screen_name")),
         text=text_or_none(text),
-        urls=[u.get("expanded_url") or u.get("url") or "" for u in ent.get("urls") or [] if isinstance(u, dict)],
+        urls=[
+            u.get("expanded_url") or u.get("url") or "" for u in ent.get("urls") or [] if isinstance(u, dict)
+        ],
         hashtags=[h.get("text", "") for h in ent.get("hashtags") or [] if isinstance(h, dict)],
         mentions=[m.get("screen_name", "") for m in ent.get("user_mentions") or [] if isinstance(m, dict)],
         client=_client(text_or_none(t.get("source"))),
@@ -296,7 +309,11 @@ def _v2_tweets(value: Any) -> Iterator[tuple[dict[str, Any], dict[str, dict[str,
 
 
 def _v2(rec: InputRecord, t: dict[str, Any], users: dict[str, dict[str, Any]]) -> RawPost | str:
-    refs = {r.get("type"): text_or_none(r.get("id")) for r in t.get("referenced_tweets") or [] if isinstance(r, dict)}
+    refs = {
+        r.get("type"): text_or_none(r.get("id"))
+        for r in t.get("referenced_tweets") or []
+        if isinstance(r, dict)
+    }
     uid = text_or_none(t.get("author_id"))
     user = users.get(uid or "", {})
     ent = t.get("entities") if isinstance(t.get("entities"), dict) else {}
@@ -428,7 +445,9 @@ def _posts(
             raise InputError("--format mapping needs --map FILE")
         yield from _mapped(text, rec, size, mapping)
         return
-    if fmt in ("twitter-v1", "twitter-v2") or (fmt == "tequio" and path.suffix.lower() in (".json", ".jsonl")):
+    if fmt in ("twitter-v1", "twitter-v2") or (
+        fmt == "tequio" and path.suffix.lower() in (".json", ".jsonl")
+    ):
         for line, value in json_records(text, size, rec.skip):
             if fmt == "twitter-v1":
                 yield line, _v1(rec, value) if isinstance(value, dict) else "not a tweet object"
@@ -444,8 +463,9 @@ def _posts(
                     yield line, "not a JSON object"
                     continue
                 cols = {f: next((a for a in _ALIASES[f] if a in value), None) for f in _FIELDS}
-                yield line, _named_row(
-                    rec, lambda f, v=value, c=cols: v.get(c[f]) if c[f] else _ABSENT, None, " "
+                yield (
+                    line,
+                    _named_row(rec, lambda f, v=value, c=cols: v.get(c[f]) if c[f] else _ABSENT, None, " "),
                 )
         return
     header, rows = csv_rows(text, None, rec.skip)
@@ -474,11 +494,16 @@ def _posts(
             d = {h: row[j] for h, j in index.items() if j < len(row)}
             yield i, _xio(rec, d) if fmt == "x-io" else _coortweet(rec, d)
         else:
-            yield i, _named_row(
-                rec,
-                lambda f, r=row: (r[cols[f]] if cols[f] < len(r) else None) if cols[f] is not None else _ABSENT,
-                None,
-                " ",
+            yield (
+                i,
+                _named_row(
+                    rec,
+                    lambda f, r=row: (
+                        (r[cols[f]] if cols[f] < len(r) else None) if cols[f] is not None else _ABSENT
+                    ),
+                    None,
+                    " ",
+                ),
             )
 
 
@@ -491,11 +516,14 @@ def _mapped(text: Any, rec: InputRecord, size: int, m: Mapping) -> Iterator[tupl
             if not isinstance(value, dict):
                 yield line, "not a JSON object"
                 continue
-            yield line, _named_row(
-                rec,
-                lambda f, v=value: clean(_path(v, m.columns[f])) if f in m.columns else _ABSENT,
-                m.time_format,
-                m.list_separator,
+            yield (
+                line,
+                _named_row(
+                    rec,
+                    lambda f, v=value: clean(_path(v, m.columns[f])) if f in m.columns else _ABSENT,
+                    m.time_format,
+                    m.list_separator,
+                ),
             )
         return
     header, rows = csv_rows(text, m.delimiter, rec.skip)
@@ -504,9 +532,12 @@ def _mapped(text: Any, rec: InputRecord, size: int, m: Mapping) -> Iterator[tupl
         raise InputError(f"columns named in the mapping file are not in the header: {', '.join(missing[:5])}")
     cols = {f: index[c] for f, c in m.columns.items()}
     for i, row in enumerate(rows, 2):
-        yield i, _named_row(
-            rec,
-            lambda f, r=row: (clean(r[cols[f]]) if cols[f] < len(r) else None) if f in cols else _ABSENT,
-            m.time_format,
-            m.list_separator,
+        yield (
+            i,
+            _named_row(
+                rec,
+                lambda f, r=row: (clean(r[cols[f]]) if cols[f] < len(r) else None) if f in cols else _ABSENT,
+                m.time_format,
+                m.list_separator,
+            ),
         )

@@ -33,7 +33,16 @@ __all__ = [
     "share_pairs",
 ]
 
-NETWORKS = ("co_retweet", "co_tweet", "co_similar", "co_link", "co_hashtag", "co_reply", "co_mention", "co_post")
+NETWORKS = (
+    "co_retweet",
+    "co_tweet",
+    "co_similar",
+    "co_link",
+    "co_hashtag",
+    "co_reply",
+    "co_mention",
+    "co_post",
+)
 DEFAULT_NETWORKS = ("co_retweet", "co_tweet", "co_similar", "co_link", "co_hashtag", "co_reply", "co_mention")
 CONTENT_NETWORKS = NETWORKS[:-1]  # co_post shares no object: its evidence is the timing alone
 RULES = {name: f"B{i}" for i, name in enumerate(NETWORKS, 1)}
@@ -60,7 +69,9 @@ class Shares:
     time: np.ndarray  # int64 ms
     user: np.ndarray  # int64 user index
     post_user: np.ndarray  # int64 user of every post index
-    grp: np.ndarray | None = None  # co_similar: text group; pairs inside one group of a virtual object are skipped
+    grp: np.ndarray | None = (
+        None  # co_similar: text group; pairs inside one group of a virtual object are skipped
+    )
     n_self: int = 0  # co_similar: objects below this are text groups, the others pairs of groups
 
     @classmethod
@@ -219,6 +230,12 @@ def compute_edges(
     hist = np.zeros(1, np.int64)
     ok_user = None
     if min_participation > 1:
+        # CooRTweet's pre-filter: an account needs that many shares before it can be paired at all
+        per = np.bincount(sh.user, minlength=int(u))
+        sel = per[sh.user] >= min_participation
+        if not sel.all():
+            grp = sh.grp[sel] if sh.grp is not None else None
+            sh = Shares.of(sh.post[sel], sh.obj[sel], sh.time[sel], sh.post_user, grp, sh.n_self)
         ok_user = _participants(sh, window_ms, min_participation, chunk)
     similar = sh.grp is not None
     for i, j in share_pairs(sh, window_ms, chunk):
@@ -264,8 +281,19 @@ def compute_edges(
         cat["pa"], cat["pb"], cat["wab"], cat["wba"] = _mutual(cat["src"], cat["dst"], cat["w"], u)
         cat["pw"] = np.zeros(len(cat["pa"]), np.int64)
     return Edges(
-        name, window_s, weight, keep, cat["src"], cat["dst"], cat["w"], cat["pa"], cat["pb"], cat["pw"],
-        cat["wab"], cat["wba"], hist,
+        name,
+        window_s,
+        weight,
+        keep,
+        cat["src"],
+        cat["dst"],
+        cat["w"],
+        cat["pa"],
+        cat["pb"],
+        cat["pw"],
+        cat["wab"],
+        cat["wba"],
+        hist,
     )
 
 

@@ -81,7 +81,9 @@ class _Pool:
         picked = rng.choice(len(self.posts), size=total, replace=False)
         owner = np.repeat(members, counts)[:total]
         c = self.end[picked] - self.start[picked]
-        rows = self.rows[np.repeat(self.start[picked], c) + (np.arange(int(c.sum())) - np.repeat(np.cumsum(c) - c, c))]
+        rows = self.rows[
+            np.repeat(self.start[picked], c) + (np.arange(int(c.sum())) - np.repeat(np.cumsum(c) - c, c))
+        ]
         new_post = np.repeat(np.arange(total, dtype=np.int64), c)
         sh = self.sh
         grp = sh.grp[rows] if sh.grp is not None else None
@@ -140,7 +142,9 @@ def cluster_pvalues(
                 drawn = pools[name].draw(rng, members, counts)
             else:
                 assert new_time is not None
-                drawn = Shares.of(mine.post, mine.obj, new_time[mine.post], mine.post_user, mine.grp, mine.n_self)
+                drawn = Shares.of(
+                    mine.post, mine.obj, new_time[mine.post], mine.post_user, mine.grp, mine.n_self
+                )
             e = compute_edges(drawn, name, window, weight)
             part = _sum_by_cluster(e, cluster_of, len(comms))
             mask = np.zeros(len(comms), bool)

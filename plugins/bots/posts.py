@@ -142,7 +142,9 @@ class PostsBuilder:
         self.reply = array("i")
         self.text = array("i")
         self.client = array("i")
-        self.lists = {name: (array("q", [0]), array("i")) for name in ("urls", "hashtags", "mentions", "words")}
+        self.lists = {
+            name: (array("q", [0]), array("i")) for name in ("urls", "hashtags", "mentions", "words")
+        }
         self.users = Interner()
         self.usernames: list[list[str]] = []
         self.created: list[int] = []
@@ -175,7 +177,9 @@ class PostsBuilder:
         if p.username and (not self.usernames[u] or self.usernames[u][-1] != p.username):
             if p.username not in self.usernames[u] and len(self.usernames[u]) < 50:
                 self.usernames[u].append(p.username)
-        if p.account_created_ms is not None and (self.created[u] < 0 or p.account_created_ms < self.created[u]):
+        if p.account_created_ms is not None and (
+            self.created[u] < 0 or p.account_created_ms < self.created[u]
+        ):
             self.created[u] = p.account_created_ms
         self.message_id.append(p.message_id)
         self.user.append(u)
@@ -195,8 +199,14 @@ class PostsBuilder:
         self.text.append(self.texts(_text_key(norm)) if norm else -1)
         urls = p.urls if p.urls is not None else (extract_urls(raw) if "http" in raw.lower() else [])
         self._append("urls", {self.url_values(v) for v in map(norm_url, urls) if v} if urls else ())
-        tags = p.hashtags if p.hashtags is not None else (extract_hashtags(raw) if "#" in raw or "＃" in raw else [])
-        self._append("hashtags", {self.hashtag_values(v) for v in map(norm_hashtag, tags) if v} if tags else ())
+        tags = (
+            p.hashtags
+            if p.hashtags is not None
+            else (extract_hashtags(raw) if "#" in raw or "＃" in raw else [])
+        )
+        self._append(
+            "hashtags", {self.hashtag_values(v) for v in map(norm_hashtag, tags) if v} if tags else ()
+        )
         mentioned = p.mentions if p.mentions is not None else (extract_mentions(raw) if "@" in raw else [])
         if p.reply_to_user:
             mentioned = [*mentioned, p.reply_to_user]

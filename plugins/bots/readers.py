@@ -140,7 +140,7 @@ def json_records(
     n, line = first
     try:
         value = json.loads(line)
-    except ValueError:
+    except (ValueError, RecursionError):
         value = None
         if line.lstrip()[:1] not in ("[", "{"):
             if skips is not None:
@@ -153,7 +153,7 @@ def json_records(
             doc = line + "".join(rest for _, rest in lines)
             try:
                 whole = json.loads(doc)
-            except ValueError as e:
+            except (ValueError, RecursionError) as e:
                 raise InputError(f"not JSON or JSON lines: {e}") from None
             del doc
             yield from _document(whole)
@@ -163,7 +163,7 @@ def json_records(
     for n, line in lines:
         try:
             value = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):
             if skips is not None:
                 skips(n, "not JSON")
             continue

@@ -36,7 +36,24 @@ class _Gen:
         self.rng = np.random.default_rng(seed)
         self.rows: list[list[str]] = []
         self.next_id = 10_000_000
-        syll = ["la", "ma", "to", "ne", "ri", "so", "ca", "pe", "lu", "di", "mo", "ta", "vi", "ga", "ro", "ze"]
+        syll = [
+            "la",
+            "ma",
+            "to",
+            "ne",
+            "ri",
+            "so",
+            "ca",
+            "pe",
+            "lu",
+            "di",
+            "mo",
+            "ta",
+            "vi",
+            "ga",
+            "ro",
+            "ze",
+        ]
         r = np.random.default_rng(12345)  # the vocabulary is the same in every seed
         self.words = ["".join(r.choice(syll, size=int(k))) for k in r.integers(2, 5, n_words)]
         self.word_cdf = np.cumsum(_zipf(n_words, 1.05, r))
@@ -54,7 +71,9 @@ class _Gen:
         k = int(n if n is not None else self.rng.integers(8, 21))
         return [self.words[i] for i in self.pick(self.word_cdf, k)]
 
-    def post(self, user: str, t: float, repost: str = "", reply: str = "", text: str = "", urls: str = "") -> str:
+    def post(
+        self, user: str, t: float, repost: str = "", reply: str = "", text: str = "", urls: str = ""
+    ) -> str:
         m = self.mid()
         self.rows.append([m, user, user, repost, reply, text, str(int(t)), urls])
         return m
@@ -212,6 +231,53 @@ def _ngos(g: _Gen, b: Benchmark, n: int, days: float) -> None:
 def write_csv(bench: Benchmark, path: Path) -> None:
     """CNT's CSV layout, rows in time order (as an export would be)."""
     rows = sorted(bench.rows, key=lambda r: (int(r[6]), r[0]))
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(HEADER)
+        w.writerows(rows)
+
+
+def cnt_fixture(seed: int = 7, n_users: int = 120, n_posts: int = 3000, span: int = 6 * 3600) -> list[list[str]]:
+    """A small export built to exercise CNT's co-retweet, co-tweet and co-reply rules: a few popular
+    posts, repeated phrases with @mentions and case changes (CNT drops both), replies to a few posts,
+    duplicate message ids (the first one counts), and posts exactly one window apart."""
+    rng = np.random.default_rng(seed)
+    users = [f"u{i:03d}" for i in range(n_users)]
+    phrases = [f"frase numero {i} sobre el tema {i % 7}" for i in range(40)]
+    rows: list[list[str]] = []
+    originals = [f"9{i:06d}" for i in range(30)]
+    next_id = 1_000_000
+    for _ in range(n_posts):
+        next_id += 1
+        u = users[int(rng.integers(n_users)) if rng.random() < 0.5 else int(rng.integers(20))]
+        t = START + int(rng.integers(span))
+        kind = rng.random()
+        repost = reply = message = ""
+        if kind < 0.4:
+            repost = originals[int(rng.zipf(1.6)) % len(originals)]
+        elif kind < 0.6:
+            reply = originals[int(rng.integers(len(originals)))]
+            message = "respuesta " + str(int(rng.integers(5)))
+        else:
+            p = phrases[int(rng.zipf(1.4)) % len(phrases)]
+            if rng.random() < 0.3:
+                p = p.upper()
+            if rng.random() < 0.3:
+                p = f"@{users[int(rng.integers(n_users))]} {p}"
+            message = p
+        rows.append([str(next_id), u, u, repost, reply, message, str(t), ""])
+    # window edges: exactly 60 s apart (inside), 61 s apart (outside)
+    for gap, a, b in ((60, "edge_a", "edge_b"), (61, "edge_c", "edge_d")):
+        for k in range(3):
+            t = START + span + 1000 * (k + 1) + gap * 10
+            rows.append([f"e{gap}{k}a", a, a, f"8{k}", "", "", str(t), ""])
+            rows.append([f"e{gap}{k}b", b, b, f"8{k}", "", "", str(t + gap), ""])
+    # a repeated message id: CNT keeps the first row
+    rows.append([rows[0][0], "dup_user", "dup_user", originals[0], "", "", rows[0][6], ""])
+    return rows
+
+
+def write_rows(rows: list[list[str]], path: Path) -> None:
     with open(path, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
         w.writerow(HEADER)

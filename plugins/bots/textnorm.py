@@ -101,7 +101,7 @@ def norm_url(url: str) -> str | None:
         return None
     scheme = parts.scheme.lower()
     host = (parts.hostname or "").lower().rstrip(".")
-    if scheme not in ("http", "https") or not host or "." not in host and host != "localhost":
+    if scheme not in ("http", "https") or not host or ("." not in host and host != "localhost"):
         return None
     if host.startswith("www."):
         host = host[4:]
