@@ -271,7 +271,7 @@ def _resolve_finding(node: Node, text: str) -> StoredRecord:
 
 
 @bots.command("share")
-@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("directory", type=click.Path(exists=True, path_type=Path))
 @click.option("--scope", required=True, help="The coalition: g:GID (or the group id).")
 @_tier_option()
 @click.option("--title", default="", help="A title for the finding.")
