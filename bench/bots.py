@@ -73,7 +73,11 @@ def golden(path: Path) -> None:
             "input_sha256": hashlib.sha256(csv_path.read_bytes()).hexdigest(),
             "cnt": "coordination-network-toolkit "
             + subprocess.run(
-                [str(py), "-c", "import importlib.metadata as m; print(m.version('coordination-network-toolkit'))"],
+                [
+                    str(py),
+                    "-c",
+                    "import importlib.metadata as m; print(m.version('coordination-network-toolkit'))",
+                ],
                 capture_output=True,
                 text=True,
                 check=True,
@@ -83,7 +87,9 @@ def golden(path: Path) -> None:
         for window, min_weight in ((60, 1), (60, 2), (10, 1)):
             run: dict[str, object] = {"window": window, "min_weight": min_weight, "edges": {}}
             for net in ("co_retweet", "co_tweet", "co_reply"):
-                run_cnt(py, db, "compute", net, "--time_window", str(window), "--min_edge_weight", str(min_weight))
+                run_cnt(
+                    py, db, "compute", net, "--time_window", str(window), "--min_edge_weight", str(min_weight)
+                )
                 run["edges"][net] = sorted([a, b, w] for a, b, w in cnt_edges(db, net))  # type: ignore[index]
             out["runs"].append(run)  # type: ignore[attr-defined]
     path.write_text(json.dumps(out, indent=0) + "\n")
@@ -99,9 +105,9 @@ def main() -> None:
     if args.golden:
         golden(args.golden)
         return
+    from tequio.plugins.bots.formats import load_file
     from tequio.plugins.bots.networks import build_shares, compute_edges
     from tequio.plugins.bots.posts import PostsBuilder
-    from tequio.plugins.bots.formats import load_file
     from tequio.plugins.bots.similar import similar_groups
     from tequio.plugins.bots.synthetic import make_benchmark, write_csv
 
@@ -110,12 +116,22 @@ def main() -> None:
         d = Path(tmp)
         t = time.perf_counter()
         bench = make_benchmark(
-            args.seed, n_users=int(5000 * scale), n_posts=int(200_000 * scale), days=7,
-            group_size=max(10, int(40 * scale ** 0.5)), events=max(10, int(40 * scale ** 0.5)), control=int(1000 * scale),
+            args.seed,
+            n_users=int(5000 * scale),
+            n_posts=int(200_000 * scale),
+            days=7,
+            group_size=max(10, int(40 * scale**0.5)),
+            events=max(10, int(40 * scale**0.5)),
+            control=int(1000 * scale),
         )
         csv_path = d / "bench.csv"
         write_csv(bench, csv_path)
-        emit(figure="data", posts=len(bench.rows), bytes=csv_path.stat().st_size, seconds=round(time.perf_counter() - t, 2))
+        emit(
+            figure="data",
+            posts=len(bench.rows),
+            bytes=csv_path.stat().st_size,
+            seconds=round(time.perf_counter() - t, 2),
+        )
         py = install_cnt(d / "venv")
         start = run_cnt(py, d / "empty.db", "--help")  # interpreter and import start-up, for reference
         db = d / "cnt.db"
@@ -125,7 +141,13 @@ def main() -> None:
         load_file(csv_path, "cnt", builder)
         posts = builder.build()
         ours_pre = time.perf_counter() - t
-        emit(figure="import", cnt_s=round(cnt_pre, 2), ours_s=round(ours_pre, 2), ratio=round(cnt_pre / ours_pre, 2), cnt_startup_s=round(start, 2))
+        emit(
+            figure="import",
+            cnt_s=round(cnt_pre, 2),
+            ours_s=round(ours_pre, 2),
+            ratio=round(cnt_pre / ours_pre, 2),
+            cnt_startup_s=round(start, 2),
+        )
         for net in CNT_NETWORKS:
             extra = ["--similarity_threshold", "0.8"] if net == "co_similar_tweet" else []
             cnt_s = run_cnt(py, db, "compute", net, "--time_window", "60", "--min_edge_weight", "2", *extra)
@@ -138,7 +160,9 @@ def main() -> None:
                 sh = build_shares(posts, mine)
             e = compute_edges(sh, mine, 60, "cnt", 2)
             ours_s = time.perf_counter() - t
-            ours_edges = {(posts.users[a], posts.users[b], int(w)) for a, b, w in zip(e.src, e.dst, e.w, strict=True)}
+            ours_edges = {
+                (posts.users[a], posts.users[b], int(w)) for a, b, w in zip(e.src, e.dst, e.w, strict=True)
+            }
             theirs = cnt_edges(db, net)
             union = ours_edges | theirs
             emit(
@@ -154,7 +178,15 @@ def main() -> None:
         out = d / "out"
         t = time.perf_counter()
         subprocess.run(
-            [str(Path(sys.executable).with_name("tequio")), "bots", "analyze", str(csv_path), "--out", str(out), "--json"],
+            [
+                str(Path(sys.executable).with_name("tequio")),
+                "bots",
+                "analyze",
+                str(csv_path),
+                "--out",
+                str(out),
+                "--json",
+            ],
             check=True,
             stdout=subprocess.DEVNULL,
         )

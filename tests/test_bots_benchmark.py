@@ -50,7 +50,9 @@ def test_planted_campaign_precision_recall(tmp_path: Path, seed: int) -> None:
         net = [fl for fl in flags if fl["rule"].startswith("B")]
         assert net and all(fl["evidence"] and fl["sentence"]["es"] and fl["sentence"]["en"] for fl in net)
         ex = net[0]["evidence"][0]
-        assert {"message_id", "time", "partner", "partner_message_id", "partner_time", "gap_seconds"} <= set(ex)
+        assert {"message_id", "time", "partner", "partner_message_id", "partner_time", "gap_seconds"} <= set(
+            ex
+        )
         assert ex["gap_seconds"] <= 60
     # the beyond-window group appears once the window is long enough (sensitivity table)
     wide = [row for row in f["sensitivity"] if row["window"] == 600 and row["min_weight"] == 3]
@@ -73,7 +75,9 @@ def test_allowlist_turns_ngo_coordination_possibly_organic(tmp_path: Path) -> No
     assert bench.ngos <= {a for c in plain["clusters"] if c["tier"] != "low" for a in c["accounts"]}
     result = analyze([path], Params(), allowlist=frozenset(bench.ngos))
     ngo = [c for c in result.findings["clusters"] if set(c["accounts"]) & bench.ngos]
-    assert ngo and all(c["verdict"] == "coordinated, possibly organic" and c["tier_rule"] == "T4" for c in ngo)
+    assert ngo and all(
+        c["verdict"] == "coordinated, possibly organic" and c["tier_rule"] == "T4" for c in ngo
+    )
     assert not flagged(result.findings) & bench.ngos
     assert "possiblement" in ngo[0]["explanation"]["es"] or "posiblemente" in ngo[0]["explanation"]["es"]
 

@@ -68,7 +68,7 @@ def test_generic_csv_missing_values_and_hash(tmp_path: Path) -> None:
     p.write_text(
         "message_id,user_id,username,timestamp,repost_id,reply_id,text,urls,hashtags\n"
         "1,a,ana,2023-11-14T22:13:20Z,NA,None,hola #Uno,,\n"
-        "2,b,beto,1700000001,,,hola,NA,\"[\"\"dos\"\"]\"\n"
+        '2,b,beto,1700000001,,,hola,NA,"[""dos""]"\n'
         "3,,x,1700000002,,,sin usuario,,\n"
         "4,c,c,ayer,,,mala hora,,\n"
     )
@@ -89,7 +89,11 @@ def test_twitter_v1_jsonl_gzip(tmp_path: Path) -> None:
             "created_at": "Tue Dec 31 23:59:59 +0000 2019",
             "user": {"id_str": "42", "screen_name": "ana", "created_at": "Mon Dec 30 10:00:00 +0000 2019"},
             "full_text": "mira https://t.co/x",
-            "entities": {"urls": [{"expanded_url": "https://example.org/a"}], "hashtags": [{"text": "Uno"}], "user_mentions": []},
+            "entities": {
+                "urls": [{"expanded_url": "https://example.org/a"}],
+                "hashtags": [{"text": "Uno"}],
+                "user_mentions": [],
+            },
             "source": '<a href="https://ifttt.com">IFTTT</a>',
         },
         {
@@ -115,14 +119,35 @@ def test_twitter_v1_jsonl_gzip(tmp_path: Path) -> None:
 def test_twitter_v2_pages(tmp_path: Path) -> None:
     page = {
         "data": [
-            {"id": "7", "author_id": "1", "created_at": "2023-11-14T22:13:20.000Z", "text": "hola @beto #Dos",
-             "entities": {"mentions": [{"username": "beto"}], "hashtags": [{"tag": "Dos"}]}},
-            {"id": "8", "author_id": "2", "created_at": "2023-11-14T22:13:21.000Z", "text": "RT @ana: hola",
-             "referenced_tweets": [{"type": "retweeted", "id": "7"}]},
-            {"id": "9", "author_id": "2", "created_at": "2023-11-14T22:13:22.000Z", "text": "@ana sí",
-             "referenced_tweets": [{"type": "replied_to", "id": "7"}], "in_reply_to_user_id": "1"},
+            {
+                "id": "7",
+                "author_id": "1",
+                "created_at": "2023-11-14T22:13:20.000Z",
+                "text": "hola @beto #Dos",
+                "entities": {"mentions": [{"username": "beto"}], "hashtags": [{"tag": "Dos"}]},
+            },
+            {
+                "id": "8",
+                "author_id": "2",
+                "created_at": "2023-11-14T22:13:21.000Z",
+                "text": "RT @ana: hola",
+                "referenced_tweets": [{"type": "retweeted", "id": "7"}],
+            },
+            {
+                "id": "9",
+                "author_id": "2",
+                "created_at": "2023-11-14T22:13:22.000Z",
+                "text": "@ana sí",
+                "referenced_tweets": [{"type": "replied_to", "id": "7"}],
+                "in_reply_to_user_id": "1",
+            },
         ],
-        "includes": {"users": [{"id": "1", "username": "ana", "created_at": "2023-01-01T00:00:00.000Z"}, {"id": "2", "username": "beto"}]},
+        "includes": {
+            "users": [
+                {"id": "1", "username": "ana", "created_at": "2023-01-01T00:00:00.000Z"},
+                {"id": "2", "username": "beto"},
+            ]
+        },
     }
     p = tmp_path / "v2.jsonl"
     p.write_text(json.dumps(page) + "\n")
@@ -146,7 +171,9 @@ def test_x_archive_and_coortweet(tmp_path: Path) -> None:
     assert [posts.hashtag_values[i] for i in posts.hashtags.ids] == ["a", "b"]
     assert posts.ref_ids[posts.repost[1]] == "11" and posts.repost[0] == -1
     c = tmp_path / "coor.csv"
-    c.write_text("object_id,account_id,content_id,timestamp_share\nobj1,a,c1,1700000000\nobj1,b,c2,1700000005\n")
+    c.write_text(
+        "object_id,account_id,content_id,timestamp_share\nobj1,a,c1,1700000000\nobj1,b,c2,1700000005\n"
+    )
     posts, rec = load(c)
     assert rec.format == "coortweet" and posts.ref_ids == ["obj1"]
 
@@ -154,8 +181,16 @@ def test_x_archive_and_coortweet(tmp_path: Path) -> None:
 def test_mapping_file_for_other_platforms(tmp_path: Path) -> None:
     data = tmp_path / "telegram.jsonl"
     data.write_text(
-        json.dumps({"msg": {"id": 5, "from": {"id": "chan1", "name": "Canal"}}, "date": "14/11/2023 22:13", "body": "hola -"}) + "\n"
-        + json.dumps({"msg": {"id": 6, "from": {"id": "-"}}, "date": "14/11/2023 22:14", "body": "x"}) + "\n"
+        json.dumps(
+            {
+                "msg": {"id": 5, "from": {"id": "chan1", "name": "Canal"}},
+                "date": "14/11/2023 22:13",
+                "body": "hola -",
+            }
+        )
+        + "\n"
+        + json.dumps({"msg": {"id": 6, "from": {"id": "-"}}, "date": "14/11/2023 22:14", "body": "x"})
+        + "\n"
     )
     m = tmp_path / "map.toml"
     m.write_text(
@@ -164,7 +199,9 @@ def test_mapping_file_for_other_platforms(tmp_path: Path) -> None:
         'timestamp = "date"\ntext = "body"\n'
     )
     posts, rec = load(data, mapping=m)
-    assert rec.posts == 1 and rec.skipped["no user id"] == 1 and rec.mapping and len(rec.mapping["sha256"]) == 64
+    assert (
+        rec.posts == 1 and rec.skipped["no user id"] == 1 and rec.mapping and len(rec.mapping["sha256"]) == 64
+    )
     assert posts.users == ["chan1"] and posts.time_ms[0] == T0 - 20_000
     bad = tmp_path / "bad.toml"
     bad.write_text('[columns]\nmessage_id = "a"\nuser = "b"\n')
@@ -185,7 +222,10 @@ def test_hostile_files_are_bounded(tmp_path: Path) -> None:
     assert rec.posts >= 2 and sum(rec.skipped.values()) >= 1 and "a" in posts.users and "d" in posts.users
     j = tmp_path / "long.jsonl"
     with open(j, "w") as f:
-        f.write(json.dumps({"message_id": "1", "user_id": "a", "timestamp": 1700000000, "text": "x" * 1000}) + "\n")
+        f.write(
+            json.dumps({"message_id": "1", "user_id": "a", "timestamp": 1700000000, "text": "x" * 1000})
+            + "\n"
+        )
         f.write("[" * 100_000 + "\n")
     posts, rec = load(j, "tequio")
     assert rec.posts == 1

@@ -129,7 +129,16 @@ def test_share_and_compare_through_the_cli(tmp_path: Path) -> None:
     bench = make_benchmark(2, **SMALL)  # type: ignore[arg-type]
     for h, seed in ((a, 1), (b, 2)):
         path = export_of(bench, seed, 0.9, tmp_path / f"{h.path.name}.csv")
-        h.ok("bots", "analyze", str(path), "--out", str(tmp_path / f"out-{h.path.name}"), "--no-plots", "--repeats", "49")
+        h.ok(
+            "bots",
+            "analyze",
+            str(path),
+            "--out",
+            str(tmp_path / f"out-{h.path.name}"),
+            "--no-plots",
+            "--repeats",
+            "49",
+        )
     shared = a.json("bots", "share", str(tmp_path / "out-A"), "--scope", f"g:{gid}", "--title", "Acoso")
     assert shared["clusters"] == 3 and shared["scope"] == f"g:{gid}"
     carried = tmp_path / "a.bin"
@@ -140,7 +149,9 @@ def test_share_and_compare_through_the_cli(tmp_path: Path) -> None:
     cmp = b.json("bots", "compare", shared["id"][:16], str(tmp_path / "out-B"))
     assert cmp["corroborated"] and cmp["second_organisation"] and cmp["agreeing_clusters"] == 3
     assert "Corroborated" in cmp["sentence"]["en"] and "Corroborado" in cmp["sentence"]["es"]
-    mine = b.json("bots", "share", str(tmp_path / "out-B"), "--scope", gid, "--corroborates", shared["id"][:16])
+    mine = b.json(
+        "bots", "share", str(tmp_path / "out-B"), "--scope", gid, "--corroborates", shared["id"][:16]
+    )
     back = tmp_path / "b.bin"
     b.ok("records", "export", "--scope", f"g:{gid}", "--out", str(back))
     a.json("records", "import", str(back))
@@ -158,7 +169,9 @@ def test_share_and_compare_through_the_cli(tmp_path: Path) -> None:
     # bad input: one line each
     assert "cannot read" in refused(a.run("bots", "share", str(tmp_path), "--scope", gid))
     (tmp_path / "other.json").write_text('{"clusters": 3}')
-    assert "not a findings file" in refused(a.run("bots", "share", str(tmp_path / "other.json"), "--scope", gid))
+    assert "not a findings file" in refused(
+        a.run("bots", "share", str(tmp_path / "other.json"), "--scope", gid)
+    )
     assert refused(b.run("bots", "compare", "deadbeefdeadbeef", str(tmp_path / "out-B")))
     assert refused(a.run("bots", "share", str(tmp_path / "out-A"), "--scope", "g:" + "0" * 32))
 

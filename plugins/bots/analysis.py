@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, ContextManager
+from typing import Any
 
 import numpy as np
 
@@ -24,7 +25,7 @@ from .similar import NUM_PERM, similar_groups
 __all__ = ["VERSION", "Params", "Result", "analyze", "load_allowlist"]
 
 VERSION = "tequio-bots/1"
-Progress = Callable[[str, int | None, str], ContextManager[Callable[[int], None]]]
+Progress = Callable[[str, int | None, str], AbstractContextManager[Callable[[int], None]]]
 
 
 @contextlib.contextmanager
@@ -136,7 +137,7 @@ def _sweep_table(
     with progress("window sweep", len(windows) * len(shares), "steps") as step:
         done = 0
         for w in windows:
-            edges = {}
+            edges: dict[str, Edges | None] = {}
             for name, sh in shares.items():
                 if w == params.window:
                     edges[name] = None
@@ -322,7 +323,7 @@ def analyze(
             for ev in evidence[idx]:
                 strongest = max((w for a, b, w in c.edges.get(ev.network, []) if u in (a, b)), default=0)
                 if strongest:
-                    k = kept[ev.network]
+                    kn = kept[ev.network]
                     flags.append(
                         network_flag(
                             posts,
@@ -332,7 +333,7 @@ def analyze(
                             params.window,
                             params.min_weight,
                             params.percentile,
-                            k.percentile_value,
+                            kn.percentile_value,
                             strongest,
                         )
                     )
@@ -344,8 +345,10 @@ def analyze(
                         "threshold": "on the allowlist",
                         "observed": "on the allowlist",
                         "sentence": {
-                            "es": "Está en su lista de activistas y ONG conocidas: coordinada, posiblemente orgánica.",
-                            "en": "On your allowlist of known activists and NGOs: coordinated, possibly organic.",
+                            "es": "Está en su lista de activistas y ONG conocidas: "
+                            "coordinada, posiblemente orgánica.",
+                            "en": "On your allowlist of known activists and NGOs: "
+                            "coordinated, possibly organic.",
                         },
                     }
                 )
@@ -430,7 +433,7 @@ def _edge_list(posts: Posts, e: Edges, weight: str) -> list[list[Any]]:
 
 
 def _top_objects(evs: list[Evidence]) -> list[dict[str, Any]]:
-    rows = []
+    rows: list[dict[str, Any]] = []
     for ev in evs:
         for label, n in ev.objects.most_common(20):
             rows.append(

@@ -358,7 +358,8 @@ def list_cmd(ctx: click.Context, as_json: bool) -> None:
             else ""
         )
         click.echo(
-            f"{i['id'][:16]}  {safe(i['author_name'], 40)}  {i['clusters']} clusters  {safe(i['title'], 60)}{extra}"
+            f"{i['id'][:16]}  {safe(i['author_name'], 40)}  {i['clusters']} clusters  "
+            f"{safe(i['title'], 60)}{extra}"
         )
     del by_id
 
@@ -376,13 +377,15 @@ def show_cmd(ctx: click.Context, finding: str, as_json: bool) -> None:
         echo_json(info)
         return
     click.echo(
-        f"finding {info['id']} by {safe(info['author_name'], 60)} ({info['author_fingerprint']}), signature {info['signature']}"
+        f"finding {info['id']} by {safe(info['author_name'], 60)} ({info['author_fingerprint']}), "
+        f"signature {info['signature']}"
     )
     body = info["body"] or {}
     click.echo(safe(body.get("summary", {}).get("en", ""), 2000))
     for c in body.get("clusters", []):
         click.echo(
-            f"  #{c['id']} {c['tier']} {len(c['accounts'])} accounts {','.join(c['networks'])} p={c['p'][0]}/{c['p'][1]}"
+            f"  #{c['id']} {c['tier']} {len(c['accounts'])} accounts {','.join(c['networks'])} "
+            f"p={c['p'][0]}/{c['p'][1]}"
         )
 
 
@@ -442,7 +445,8 @@ def compare_cmd(ctx: click.Context, finding: str, directory: Path, as_json: bool
     for row in result["clusters"]:
         m = row["match"]
         detail = (
-            f"→ your #{m['id']} ({m['tier']}), {len(m['common_accounts'])} accounts in common, Jaccard {m['jaccard']}"
+            f"→ your #{m['id']} ({m['tier']}), {len(m['common_accounts'])} accounts in common, Jaccard "
+            f"{m['jaccard']}"
             if m
             else ""
         )
@@ -452,5 +456,6 @@ def compare_cmd(ctx: click.Context, finding: str, directory: Path, as_json: bool
         click.echo(f"  parameters differ: {safe(diffs, 300)}")
     for c in corroborations:
         click.echo(
-            f"  also corroborated by {safe(c['author_name'], 60)} ({c['author_fingerprint']}), finding {c['id'][:16]}"
+            f"  also corroborated by {safe(c['author_name'], 60)} ({c['author_fingerprint']}), finding "
+            f"{c['id'][:16]}"
         )

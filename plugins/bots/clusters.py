@@ -57,10 +57,8 @@ def keep_edges(e: Edges, min_weight: int, percentile: float, min_symmetry: float
     sym = e.symmetry()
     thr = hist_quantile(e.hist, percentile) if percentile > 0 else 0.0
     base = strength >= min_weight
-    if e.weight == "pairs":
-        above = strength > thr
-    else:  # the percentile is over directed weights: both directions must be above it
-        above = np.minimum(e.w_ab, e.w_ba) > thr
+    # for cnt the percentile is over directed weights: both directions must be above it
+    above = strength > thr if e.weight == "pairs" else np.minimum(e.w_ab, e.w_ba) > thr
     guard = sym >= min_symmetry
     keep = base & above & guard
     return Kept(

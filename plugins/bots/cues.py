@@ -7,6 +7,7 @@ only when most members show two or more.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,7 +77,7 @@ def account_cues(posts: Posts, users: list[int]) -> dict[int, list[Cue]]:
     idx = idx[np.lexsort((posts.time_ms[idx], posts.user[idx]))]
     owners = posts.user[idx]
     bounds = np.flatnonzero(np.r_[True, owners[1:] != owners[:-1], True])
-    for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+    for a, b in itertools.pairwise(bounds):
         u = int(owners[a])
         t = posts.time_ms[idx[a:b]]
         cues = out[u]
@@ -90,7 +91,8 @@ def account_cues(posts: Posts, users: list[int]) -> dict[int, list[Cue]]:
                     RATE,
                     round(rate, 1),
                     (
-                        f"{rate:.0f} publicaciones al día (más de {RATE}); mucha gente activa también lo hace.",
+                        f"{rate:.0f} publicaciones al día (más de {RATE}); mucha gente activa también "
+                        f"lo hace.",
                         f"{rate:.0f} posts a day (over {RATE}); many active people do that too.",
                     ),
                 )
@@ -122,7 +124,8 @@ def account_cues(posts: Posts, users: list[int]) -> dict[int, list[Cue]]:
                         (
                             f"intervalos casi constantes entre publicaciones (variación {cv:.2f}); "
                             "los programadores de publicaciones también lo hacen.",
-                            f"nearly constant gaps between posts (variation {cv:.2f}); schedulers do that too.",
+                            f"nearly constant gaps between posts (variation {cv:.2f}); schedulers do "
+                            f"that too.",
                         ),
                     )
                 )

@@ -75,7 +75,7 @@ def collect_evidence(
     mine = Shares.of(sh.post[sel], sh.obj[sel], sh.time[sel], sh.post_user, grp, sh.n_self)
     gaps: list[np.ndarray] = []
     times: list[np.ndarray] = []
-    window_ms = int(round(window * 1000))
+    window_ms = round(window * 1000)
     for i, j in share_pairs(mine, window_ms):
         once = i < j
         i, j = i[once], j[once]
@@ -218,12 +218,15 @@ def tier_reason(
         )
         extra_en = f"found by {networks} tests" if networks >= 2 else "with account cues on most members"
         return (
-            f"más allá del azar tras corregir por todos los grupos (q = {q:.3g}), nunca igualado por el azar, {extra_es}.",
-            f"beyond chance after correcting for all clusters (q = {q:.3g}), never matched by chance, {extra_en}.",
+            f"más allá del azar tras corregir por todos los grupos (q = {q:.3g}), nunca igualado por el "
+            f"azar, {extra_es}.",
+            f"beyond chance after correcting for all clusters (q = {q:.3g}), never matched by chance, "
+            f"{extra_en}.",
         )
     if rule == "T2":
         return (
-            f"más allá del azar tras corregir por todos los grupos (q = {q:.3g}); una sola prueba o pocas cuentas.",
+            f"más allá del azar tras corregir por todos los grupos (q = {q:.3g}); una sola prueba o "
+            f"pocas cuentas.",
             f"beyond chance after correcting for all clusters (q = {q:.3g}); one test only, or few accounts.",
         )
     return (

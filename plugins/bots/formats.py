@@ -14,6 +14,7 @@ import tomllib
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -264,12 +265,16 @@ def _client(source: str | None) -> str | None:
     return _SOURCE_TAG.sub("", source).strip()[:100] or None
 
 
+def _obj(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
 def _v1(rec: InputRecord, t: dict[str, Any]) -> RawPost | str:
-    user = t.get("user") if isinstance(t.get("user"), dict) else {}
-    rt = t.get("retweeted_status") if isinstance(t.get("retweeted_status"), dict) else None
-    ext = t.get("extended_tweet") if isinstance(t.get("extended_tweet"), dict) else {}
+    user = _obj(t.get("user"))
+    rt = _obj(t.get("retweeted_status")) or None
+    ext = _obj(t.get("extended_tweet"))
     text = t.get("full_text") or ext.get("full_text") or t.get("text")
-    ent = (ext or t).get("entities") if isinstance((ext or t).get("entities"), dict) else {}
+    ent = _obj((ext or t).get("entities"))
     mid = text_or_none(t.get("id_str")) or text_or_none(t.get("id"))
     return _finish(
         rec,
@@ -297,14 +302,14 @@ def _v2_tweets(value: Any) -> Iterator[tuple[dict[str, Any], dict[str, dict[str,
     if not isinstance(value, dict):
         return
     if "data" in value and isinstance(value["data"], list | dict):
-        inc = value.get("includes") if isinstance(value.get("includes"), dict) else {}
+        inc = _obj(value.get("includes"))
         users = {str(u.get("id")): u for u in inc.get("users") or [] if isinstance(u, dict)}
         data = value["data"] if isinstance(value["data"], list) else [value["data"]]
         for t in data:
             if isinstance(t, dict):
                 yield t, users
     elif "id" in value:
-        author = value.get("author") if isinstance(value.get("author"), dict) else {}
+        author = _obj(value.get("author"))
         yield value, {str(value.get("author_id")): author}
 
 
@@ -316,7 +321,7 @@ def _v2(rec: InputRecord, t: dict[str, Any], users: dict[str, dict[str, Any]]) -
     }
     uid = text_or_none(t.get("author_id"))
     user = users.get(uid or "", {})
-    ent = t.get("entities") if isinstance(t.get("entities"), dict) else {}
+    ent = _obj(t.get("entities"))
     mid = text_or_none(t.get("id"))
     return _finish(
         rec,
@@ -462,11 +467,8 @@ def _posts(
                 if not isinstance(value, dict):
                     yield line, "not a JSON object"
                     continue
-                cols = {f: next((a for a in _ALIASES[f] if a in value), None) for f in _FIELDS}
-                yield (
-                    line,
-                    _named_row(rec, lambda f, v=value, c=cols: v.get(c[f]) if c[f] else _ABSENT, None, " "),
-                )
+                keys = {f: next((a for a in _ALIASES[f] if a in value), None) for f in _FIELDS}
+                yield line, _named_row(rec, partial(_json_get, value, keys), None, " ")
         return
     header, rows = csv_rows(text, None, rec.skip)
     if fmt == "cnt":
@@ -484,60 +486,56 @@ def _posts(
         ):
             raise InputError("not CooRTweet's layout: object_id, account_id, content_id, timestamp_share")
     else:
-        cols = {f: next((index[a] for a in _ALIASES[f] if a in index), None) for f in _FIELDS}
+        cols: dict[str, int | None] = {
+            f: next((index[a] for a in _ALIASES[f] if a in index), None) for f in _FIELDS
+        }
         if cols["message_id"] is None or cols["user_id"] is None:
             raise InputError(
-                f"{path.name}: no message_id and user_id columns; give --format or a --map file (docs/bots.md)"
+                f"{path.name}: no message_id and user_id columns; give --format or a --map file "
+                f"(docs/bots.md)"
             )
     for i, row in enumerate(rows, 2):
         if fmt in ("x-io", "coortweet"):
             d = {h: row[j] for h, j in index.items() if j < len(row)}
             yield i, _xio(rec, d) if fmt == "x-io" else _coortweet(rec, d)
         else:
-            yield (
-                i,
-                _named_row(
-                    rec,
-                    lambda f, r=row: (
-                        (r[cols[f]] if cols[f] < len(r) else None) if cols[f] is not None else _ABSENT
-                    ),
-                    None,
-                    " ",
-                ),
-            )
+            yield i, _named_row(rec, partial(_row_get, row, cols, None), None, " ")
 
 
 def _mapped(text: Any, rec: InputRecord, size: int, m: Mapping) -> Iterator[tuple[int, RawPost | str]]:
-    def clean(v: Any) -> Any:
-        return None if isinstance(v, str) and v.strip() in m.missing else v
-
     if m.container == "jsonl":
         for line, value in json_records(text, size, rec.skip):
             if not isinstance(value, dict):
                 yield line, "not a JSON object"
                 continue
-            yield (
-                line,
-                _named_row(
-                    rec,
-                    lambda f, v=value: clean(_path(v, m.columns[f])) if f in m.columns else _ABSENT,
-                    m.time_format,
-                    m.list_separator,
-                ),
-            )
+            yield line, _named_row(rec, partial(_path_get, value, m), m.time_format, m.list_separator)
         return
     header, rows = csv_rows(text, m.delimiter, rec.skip)
     index = {h: i for i, h in reversed(list(enumerate(header)))}
     if missing := sorted(c for c in m.columns.values() if c not in index):
         raise InputError(f"columns named in the mapping file are not in the header: {', '.join(missing[:5])}")
-    cols = {f: index[c] for f, c in m.columns.items()}
+    where: dict[str, int | None] = {f: index[c] for f, c in m.columns.items()}
     for i, row in enumerate(rows, 2):
-        yield (
-            i,
-            _named_row(
-                rec,
-                lambda f, r=row: (clean(r[cols[f]]) if cols[f] < len(r) else None) if f in cols else _ABSENT,
-                m.time_format,
-                m.list_separator,
-            ),
-        )
+        yield i, _named_row(rec, partial(_row_get, row, where, m.missing), m.time_format, m.list_separator)
+
+
+def _json_get(value: dict[str, Any], keys: dict[str, str | None], f: str) -> Any:
+    key = keys.get(f)
+    return value.get(key) if key else _ABSENT
+
+
+def _row_get(row: list[str], cols: dict[str, int | None], missing: frozenset[str] | None, f: str) -> Any:
+    j = cols.get(f)
+    if j is None:
+        return _ABSENT
+    if j >= len(row):
+        return None
+    v = row[j]
+    return None if missing and v.strip() in missing else v
+
+
+def _path_get(value: dict[str, Any], m: Mapping, f: str) -> Any:
+    if f not in m.columns:
+        return _ABSENT
+    v = _path(value, m.columns[f])
+    return None if isinstance(v, str) and v.strip() in m.missing else v

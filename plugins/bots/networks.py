@@ -224,7 +224,7 @@ def compute_edges(
     chunk: int = PAIR_CHUNK,
 ) -> Edges:
     """One network at one window: every account's matches in one chunk, so weights are final per chunk."""
-    window_ms = int(round(window_s * 1000))
+    window_ms = round(window_s * 1000)
     u = np.int64(max(int(sh.post_user.max(initial=0)) + 1, 1))
     out: dict[str, list[np.ndarray]] = {k: [] for k in ("src", "dst", "w", "pa", "pb", "pw", "wab", "wba")}
     hist = np.zeros(1, np.int64)

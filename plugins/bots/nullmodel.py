@@ -12,6 +12,7 @@ little. p = (1 + repeats reaching the observed statistic) / (1 + repeats).
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -134,10 +135,10 @@ def cluster_pvalues(
             mp = member_posts[np.argsort(post_user[member_posts], kind="stable")]
             owners = post_user[mp]
             bounds = np.flatnonzero(np.r_[True, owners[1:] != owners[:-1], True])
-            for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+            for a, b in itertools.pairwise(bounds):
                 seg = mp[a:b]
                 new_time[seg] = post_time[rng.permutation(seg)]
-        for name, _sh, mine, members, counts, ids in plan:
+        for name, _sh, mine, members, counts, cl_ids in plan:
             if name in pools:
                 drawn = pools[name].draw(rng, members, counts)
             else:
@@ -148,7 +149,7 @@ def cluster_pvalues(
             e = compute_edges(drawn, name, window, weight)
             part = _sum_by_cluster(e, cluster_of, len(comms))
             mask = np.zeros(len(comms), bool)
-            mask[ids] = True
+            mask[cl_ids] = True
             stat += np.where(mask, part, 0)
         exceeded += stat >= observed
         total += stat

@@ -174,9 +174,9 @@ class PostsBuilder:
         if u == len(self.usernames):
             self.usernames.append([])
             self.created.append(-1)
-        if p.username and (not self.usernames[u] or self.usernames[u][-1] != p.username):
-            if p.username not in self.usernames[u] and len(self.usernames[u]) < 50:
-                self.usernames[u].append(p.username)
+        names = self.usernames[u]
+        if p.username and p.username not in names and len(names) < 50:
+            names.append(p.username)
         if p.account_created_ms is not None and (
             self.created[u] < 0 or p.account_created_ms < self.created[u]
         ):

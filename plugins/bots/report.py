@@ -107,29 +107,40 @@ img{max-width:100%;height:auto}nav a{margin-right:1rem}
 <p>{{ c.explanation[lang] }}</p>
 <table><tr><th>{{ l.members }}</th><td class="mono">{{ c.accounts | join(", ") }}</td></tr>
 <tr><th>{{ l.networks }}</th><td>{{ c.networks | join(", ") }}</td></tr>
-<tr><th>{{ l.p }}</th><td>{{ c.p_value }} (q = {{ c.q_value }}; N1 {{ c.null.method }}, {{ c.null.repeats }})</td></tr>
+<tr><th>{{ l.p }}</th><td>
+{{ c.p_value }} (q = {{ c.q_value }}; N1 {{ c.null.method }}, {{ c.null.repeats }})</td></tr>
 <tr><th>{{ l.share }}</th><td>{{ "%.2f" | format(100 * c.share_of_volume) }} % ({{ c.posts }})</td></tr>
-<tr><th>{{ l.gaps }}</th><td>{% for n, g in c.time_gaps.items() %}{{ n }}: {% if g.pairs %}min {{ g.min_seconds }} s, median {{ g.median_seconds }} s, max {{ g.max_seconds }} s ({{ g.pairs }}){% else %}-{% endif %}<br>{% endfor %}</td></tr>
+<tr><th>{{ l.gaps }}</th><td>
+{% for n, g in c.time_gaps.items() %}{{ n }}: {% if g.pairs %}min {{ g.min_seconds }} s,
+median {{ g.median_seconds }} s, max {{ g.max_seconds }} s ({{ g.pairs }}){% else %}-{% endif %}<br>
+{% endfor %}</td></tr>
 </table>
-{% if c.shared_objects %}<table><tr><th>{{ l.objects }}</th><th>{{ l.networks }}</th><th>{{ l.members }}</th></tr>
-{% for o in c.shared_objects[:15] %}<tr><td class="mono">{{ o.object }}</td><td>{{ o.network }}</td><td>{{ o.accounts }}</td></tr>{% endfor %}
+{% if c.shared_objects %}<table><tr><th>{{ l.objects }}</th><th>{{ l.networks }}</th><th>{{ l.members }}
+</th></tr>
+{% for o in c.shared_objects[:15] %}<tr><td class="mono">{{ o.object }}</td><td>{{ o.network }}</td><td>
+{{ o.accounts }}</td></tr>{% endfor %}
 </table>{% endif %}
 </div>
 {% endfor %}
 <h2>{{ l.accounts }}</h2>
 <table><tr><th>{{ l.members }}</th><th>{{ l.tier }}</th><th>{{ l.flags }}</th></tr>
-{% for uid, a in accounts %}<tr><td class="mono">{{ uid }}{% if a.usernames %}<br>{{ a.usernames | join(", ") }}{% endif %}</td><td>#{{ a.cluster }} {{ l.tiers[a.tier] }}</td>
+{% for uid, a in accounts %}<tr><td class="mono">{{ uid }}{% if a.usernames %}<br>
+{{ a.usernames | join(", ") }}{% endif %}</td><td>#{{ a.cluster }} {{ l.tiers[a.tier] }}</td>
 <td>{% for fl in a.flags %}<b>{{ fl.rule }}</b> {{ fl.sentence[lang] }}<br>{% endfor %}</td></tr>{% endfor %}
 </table>
 {% if more_accounts %}<p>… +{{ more_accounts }} (findings.json)</p>{% endif %}
 <h2>{{ l.sensitivity }}</h2>
-<table><tr><th>{{ l.window }}</th><th>{{ l.min_weight }}</th><th>{{ l.edges }}</th><th>{{ l.found }}</th><th>{{ l.jaccard }}</th></tr>
-{% for row in f.sensitivity %}<tr><td>{{ row.window }}</td><td>{{ row.min_weight }}</td><td>{{ row.edges }}</td><td>{{ row.accounts }}</td><td>{{ row.jaccard_with_main }}</td></tr>{% endfor %}
+<table><tr><th>{{ l.window }}</th><th>{{ l.min_weight }}</th><th>{{ l.edges }}</th><th>{{ l.found }}
+</th><th>{{ l.jaccard }}</th></tr>
+{% for row in f.sensitivity %}<tr><td>{{ row.window }}</td><td>{{ row.min_weight }}</td><td>
+{{ row.edges }}</td><td>{{ row.accounts }}</td><td>{{ row.jaccard_with_main }}</td></tr>{% endfor %}
 </table>
 <h2>{{ l.plots }}</h2>
 {% for name, uri in plots %}<p><img alt="{{ name }}" src="{{ uri }}"></p>{% endfor %}
 <h2>{{ l.inputs }}</h2>
-<table>{% for i in f.input %}<tr><td class="mono">{{ i.file }}</td><td class="mono">sha256 {{ i.sha256 }}</td><td>{{ i.format }}, {{ i.posts }} / {{ i.rows }}</td></tr>{% endfor %}</table>
+<table>{% for i in f.input %}<tr><td class="mono">{{ i.file }}</td>
+<td class="mono">sha256 {{ i.sha256 }}</td><td>{{ i.format }}, {{ i.posts }} / {{ i.rows }}</td></tr>
+{% endfor %}</table>
 <h2>{{ l.parameters }}</h2>
 <p class="mono">{% for k, v in f.parameters.items() %}{{ k }} = {{ v }}; {% endfor %}</p>
 </section>

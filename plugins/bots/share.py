@@ -216,10 +216,14 @@ def compare_sentence(
     same_en = "" if result["independent_inputs"] else " (the same files: not independent)"
     if corroborated:
         return {
-            "es": f"Corroborado: el análisis de {mine_name} sobre su propia exportación coincide con {agree} de {n} grupos del hallazgo de {theirs_name}.",
-            "en": f"Corroborated: {mine_name}'s analysis of its own export agrees with {agree} of {n} clusters of {theirs_name}'s finding.",
+            "es": f"Corroborado: el análisis de {mine_name} sobre su propia exportación coincide con "
+            f"{agree} de {n} grupos del hallazgo de {theirs_name}.",
+            "en": f"Corroborated: {mine_name}'s analysis of its own export agrees with {agree} of {n} "
+            f"clusters of {theirs_name}'s finding.",
         }
     return {
-        "es": f"{agree} de {n} grupos del hallazgo de {theirs_name} coinciden con el análisis de {mine_name}{same}.",
-        "en": f"{agree} of {n} clusters of {theirs_name}'s finding agree with {mine_name}'s analysis{same_en}.",
+        "es": f"{agree} de {n} grupos del hallazgo de {theirs_name} coinciden con el análisis de "
+        f"{mine_name}{same}.",
+        "en": f"{agree} of {n} clusters of {theirs_name}'s finding agree with {mine_name}'s "
+        f"analysis{same_en}.",
     }

@@ -116,12 +116,12 @@ def similar_groups(posts: Posts, threshold: float) -> SimilarGroups:
     for band in range(bands):
         cols = sig[:, band * rows : (band + 1) * rows].astype(np.uint64)
         # one 64-bit key per band (collisions only add candidates, which are checked exactly)
-        key = np.zeros(len(cols), dtype=np.uint64)
+        band_key = np.zeros(len(cols), dtype=np.uint64)
         with np.errstate(over="ignore"):
             for c in range(rows):
-                key = key * np.uint64(0x9E3779B97F4A7C15) + cols[:, c] + np.uint64(c + 1)
-        order = np.argsort(key, kind="stable")
-        sk = key[order]
+                band_key = band_key * np.uint64(0x9E3779B97F4A7C15) + cols[:, c] + np.uint64(c + 1)
+        order = np.argsort(band_key, kind="stable")
+        sk = band_key[order]
         run_start = np.flatnonzero(np.r_[True, sk[1:] != sk[:-1]])
         lengths = np.diff(np.r_[run_start, len(sk)])
         for rs, ln in zip(run_start[lengths > 1], lengths[lengths > 1], strict=True):

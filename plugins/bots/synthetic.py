@@ -187,7 +187,7 @@ def _campaign(g: _Gen, b: Benchmark, users: list[str], days: float, size: int, e
             if rng.random() < 0.9:
                 g.post(acct, trigger + rng.uniform(900, 6 * 3600), repost=oid)
     for t in _burst_times(g, days, max(events * 3 // 4, 3)):
-        url = f"https://portal-oficial.example/articulo/{int(rng.integers(1e6))}?utm_source=tw{int(rng.integers(99))}"
+        url = f"https://portal-oficial.example/articulo/{int(rng.integers(1_000_000))}?utm_source=tw{int(rng.integers(99))}"
         for acct in amp:
             if rng.random() < 0.85:
                 g.post(acct, t + rng.uniform(0, 45), text=" ".join(g.text(6)) + " " + url, urls=url)
@@ -237,7 +237,9 @@ def write_csv(bench: Benchmark, path: Path) -> None:
         w.writerows(rows)
 
 
-def cnt_fixture(seed: int = 7, n_users: int = 120, n_posts: int = 3000, span: int = 6 * 3600) -> list[list[str]]:
+def cnt_fixture(
+    seed: int = 7, n_users: int = 120, n_posts: int = 3000, span: int = 6 * 3600
+) -> list[list[str]]:
     """A small export built to exercise CNT's co-retweet, co-tweet and co-reply rules: a few popular
     posts, repeated phrases with @mentions and case changes (CNT drops both), replies to a few posts,
     duplicate message ids (the first one counts), and posts exactly one window apart."""
