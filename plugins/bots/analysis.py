@@ -20,7 +20,7 @@ from .networks import DEFAULT_NETWORKS, NETWORKS, RULES, Edges, Shares, build_sh
 from .nullmodel import cluster_pvalues
 from .posts import Posts, PostsBuilder
 from .readers import InputError
-from .similar import NUM_PERM, similar_groups
+from .similar import LSH_WEIGHTS, NUM_PERM, similar_groups
 
 __all__ = ["VERSION", "Params", "Result", "analyze", "load_allowlist"]
 
@@ -80,7 +80,7 @@ class Params:
         d.update(
             version=VERSION,
             parser=PARSER_VERSION,
-            minhash={"num_perm": NUM_PERM, "seed": 1, "library": _version("datasketch")},
+            minhash={"num_perm": NUM_PERM, "seed": 1, "lsh_weights": list(LSH_WEIGHTS)},
             libraries={k: _version(k) for k in ("numpy", "networkx", "datasketch")},
             text_normalisation="cnt" if self.weight == "cnt" else "tequio",
             min_participation=2 if self.weight == "pairs" else 0,

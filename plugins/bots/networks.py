@@ -123,6 +123,20 @@ class Shares:
         return lo, hi
 
 
+def uniq(x: np.ndarray) -> np.ndarray:
+    """Sorted distinct values (a sort, not numpy 2's hash path, which is many times slower here)."""
+    a = np.sort(x, kind="stable") if len(x) else x
+    return a[np.r_[True, a[1:] != a[:-1]]] if len(a) else a
+
+
+def uniq_counts(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    a = np.sort(x) if len(x) else x
+    if len(a) == 0:
+        return a, np.zeros(0, np.int64)
+    starts = np.flatnonzero(np.r_[True, a[1:] != a[:-1]])
+    return a[starts], np.diff(np.r_[starts, len(a)])
+
+
 def _virtual_ok(sh: Shares, i: np.ndarray, j: np.ndarray) -> np.ndarray:
     ok = sh.user[i] != sh.user[j]
     if sh.grp is not None:
@@ -243,21 +257,19 @@ def compute_edges(
             continue
         pi, pj, ui, uj = sh.post[i], sh.post[j], sh.user[i], sh.user[j]
         # CNT: a post of u counts once per partner account v, whatever the objects and partner posts
-        fwd = np.unique(pi * u + uj)
-        k_f, w_f = np.unique(sh.post_user[fwd // u] * u + fwd % u, return_counts=True)
+        fwd = uniq(pi * u + uj)
+        k_f, w_f = uniq_counts(sh.post_user[fwd // u] * u + fwd % u)
         del fwd
         src, dst = k_f // u, k_f % u
         if weight == "pairs":
             # the same (u, v) keys on the other side, sorted alike: every match is symmetric
-            back = np.unique(pj * u + ui)
-            w_b = np.unique(back % u * u + sh.post_user[back // u], return_counts=True)[1]
+            back = uniq(pj * u + ui)
+            w_b = uniq_counts(back % u * u + sh.post_user[back // u])[1]
             if similar:  # a pair of posts counts once, however many virtual objects hold it
-                pp = np.unique(pi * np.int64(1 << 31) + pj)
-                pc = np.unique(
-                    sh.post_user[pp >> 31] * u + sh.post_user[pp & ((1 << 31) - 1)], return_counts=True
-                )[1]
+                pp = uniq(pi * np.int64(1 << 31) + pj)
+                pc = uniq_counts(sh.post_user[pp >> 31] * u + sh.post_user[pp & ((1 << 31) - 1)])[1]
             else:
-                pc = np.unique(ui * u + uj, return_counts=True)[1]
+                pc = uniq_counts(ui * u + uj)[1]
             if ok_user is not None:  # CooRTweet: one of the two took part with enough posts
                 sel = ok_user[src] | ok_user[dst]
                 w_f, w_b, pc, src, dst = w_f[sel], w_b[sel], pc[sel], src[sel], dst[sel]
@@ -316,7 +328,7 @@ def _participants(sh: Shares, window_ms: int, k: int, chunk: int) -> np.ndarray:
     n_users = int(sh.post_user.max(initial=0)) + 1
     per_user = np.zeros(n_users, np.int64)
     for i, _ in share_pairs(sh, window_ms, chunk):
-        posts = np.unique(sh.post[i])
+        posts = uniq(sh.post[i])
         per_user += np.bincount(sh.post_user[posts], minlength=n_users)
     return per_user >= k
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .clusters import Community
-from .networks import Edges, Shares, compute_edges
+from .networks import Edges, Shares, compute_edges, uniq
 
 __all__ = ["NullResult", "cluster_pvalues", "cluster_statistic"]
 
@@ -73,7 +73,8 @@ class _Pool:
         self.sh = sh
         self.rows = order
         sp = sh.post[order]
-        self.posts, self.start = np.unique(sp, return_index=True)
+        self.start = np.flatnonzero(np.r_[True, sp[1:] != sp[:-1]]) if len(sp) else np.zeros(0, np.int64)
+        self.posts = sp[self.start]
         self.end = np.r_[self.start[1:], len(sp)]
 
     def draw(self, rng: np.random.Generator, members: np.ndarray, counts: np.ndarray) -> Shares:
@@ -120,7 +121,7 @@ def cluster_pvalues(
             continue
         members = np.array(sorted({u for i in ids for u in comms[i].members}), dtype=np.int64)
         mine = _restrict(sh, members)
-        mine_posts = np.unique(mine.post)
+        mine_posts = uniq(mine.post)
         counts = np.bincount(post_user[mine_posts], minlength=n_users)[members]
         plan.append((name, sh, mine, members, counts, np.array(ids)))
     pools = {name: _Pool(sh) for name, sh, *_ in plan if method == "rewire" or name == "co_post"}

@@ -155,9 +155,30 @@ class PostsBuilder:
         self.mention_values = Interner()
         self.client_values = Interner()
         self.word_values = Interner()
+        # normalisations of repeated links, tags and handles, computed once (bounded)
+        self._urls: dict[str, str | None] = {}
+        self._tags: dict[str, str | None] = {}
+        self._mentions: dict[str, str | None] = {}
 
     def __len__(self) -> int:
         return len(self.message_id)
+
+    def _cached(self, cache: dict[str, str | None], fn: Any, value: str) -> str | None:
+        if value in cache:
+            return cache[value]
+        out: str | None = fn(value)
+        if len(cache) < 1_000_000:  # memory stays bounded on exports with endless distinct links
+            cache[value] = out
+        return out
+
+    def _norm_url(self, v: str) -> str | None:
+        return self._cached(self._urls, norm_url, v)
+
+    def _norm_tag(self, v: str) -> str | None:
+        return self._cached(self._tags, norm_hashtag, v)
+
+    def _norm_mention(self, v: str) -> str | None:
+        return self._cached(self._mentions, norm_mention, v)
 
     def _append(self, name: str, ids: Iterable[int]) -> None:
         ptr, out = self.lists[name]
@@ -190,29 +211,29 @@ class PostsBuilder:
         self.client.append(self.client_values(p.client) if p.client else -1)
         if is_repost:  # a repost's text, links and tags are the original's: co-retweet covers them
             self.text.append(-1)
-            for name in self.lists:
-                self._append(name, ())
+            for ptr, out in self.lists.values():
+                ptr.append(len(out))
             return None
         raw = p.text or ""
         ours = tequio_text(raw) if raw else ""
         norm = ours if self.text_mode != "cnt" else cnt_text(raw)
         self.text.append(self.texts(_text_key(norm)) if norm else -1)
         urls = p.urls if p.urls is not None else (extract_urls(raw) if "http" in raw.lower() else [])
-        self._append("urls", {self.url_values(v) for v in map(norm_url, urls) if v} if urls else ())
+        self._append("urls", {self.url_values(v) for v in map(self._norm_url, urls) if v} if urls else ())
         tags = (
             p.hashtags
             if p.hashtags is not None
             else (extract_hashtags(raw) if "#" in raw or "＃" in raw else [])
         )
         self._append(
-            "hashtags", {self.hashtag_values(v) for v in map(norm_hashtag, tags) if v} if tags else ()
+            "hashtags", {self.hashtag_values(v) for v in map(self._norm_tag, tags) if v} if tags else ()
         )
         mentioned = p.mentions if p.mentions is not None else (extract_mentions(raw) if "@" in raw else [])
         if p.reply_to_user:
             mentioned = [*mentioned, p.reply_to_user]
         if mentioned:
             own = {(p.username or "").casefold(), p.user_id.casefold()}
-            found = {v for v in map(norm_mention, mentioned) if v and v not in own}
+            found = {v for v in map(self._norm_mention, mentioned) if v and v not in own}
             self._append("mentions", {self.mention_values(v) for v in found})
         else:
             self._append("mentions", ())

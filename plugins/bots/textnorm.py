@@ -47,8 +47,10 @@ def tequio_text(text: str) -> str:
     """Our normalisation for identical text: NFKC, lower case, links, @mentions and an "RT:" prefix
     removed, whitespace collapsed; "" means nothing is left to compare (missing, never a match)."""
     t = unicodedata.normalize("NFKC", text).lower()
-    t = _URL.sub(" ", t)
-    t = _MENTION.sub(" ", t)
+    if "http" in t:
+        t = _URL.sub(" ", t)
+    if "@" in t:
+        t = _MENTION.sub(" ", t)
     t = " ".join(t.split())
     return _RT_PREFIX.sub("", t) if t.startswith("rt") and not t[2:3].isalnum() else t
 

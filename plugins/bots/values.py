@@ -157,6 +157,11 @@ def parse_time(value: Any, fmt: str | None = None) -> int | None:
         return None
     if isinstance(value, int | float):
         return _number_ms(float(value))
+    if isinstance(value, str) and value[:1].isdigit() and fmt is None:
+        try:  # the common case: epoch seconds (CNT, CooRTweet)
+            return _number_ms(float(value))
+        except ValueError:
+            pass
     t = text_or_none(value, limit=100)
     if t is None:
         return None
