@@ -4,6 +4,7 @@ explanations and the window sensitivity table. The CLI and tests call :func:`ana
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field
@@ -25,6 +26,7 @@ from .similar import LSH_WEIGHTS, NUM_PERM, similar_groups
 __all__ = ["VERSION", "Params", "Result", "analyze", "load_allowlist"]
 
 VERSION = "tequio-bots/1"
+STRICT = 50  # the look-elsewhere-adjusted chance is held to alpha / STRICT
 Progress = Callable[[str, int | None, str], AbstractContextManager[Callable[[int], None]]]
 
 
@@ -243,7 +245,16 @@ def analyze(
             posts.time_ms,
         )
         bar(1)
-    q = bh_qvalues(null.p)
+    # N1's look-elsewhere correction: a cluster of k accounts was picked among all the ways of
+    # joining k accounts through the M pairs that shared anything (at most M^(k-1)/(k-1)!), so the
+    # Poisson tail of its statistic around the null mean is multiplied by that (Bonferroni)
+    candidates = [sum(_candidate_pairs(edges[n]) for n in c.networks) for c in comms]
+    adjusted = [
+        look_elsewhere(obs, max(mean, 3.0 / (params.repeats + 1)), m, len(c.members))  # 0 hits: rule of 3
+        for obs, mean, m, c in zip(null.observed, null.null_mean, candidates, comms, strict=True)
+    ]
+    # a finding names people: the look-elsewhere chance must stay under alpha / 50 (0.001 by default)
+    q = [max(a, min(1.0, b * STRICT)) for a, b in zip(bh_qvalues(null.p), adjusted, strict=True)]
     rng = np.random.default_rng(params.seed)
     evidence = [
         [collect_evidence(posts, shares[n], n, c.members, params.window, rng) for n in c.networks]
@@ -297,12 +308,15 @@ def analyze(
                 "networks": c.networks,
                 "p_value": round(null.p[idx], 6),
                 "q_value": round(q[idx], 6),
+                "p_adjusted": float(f"{adjusted[idx]:.3g}"),
+                "candidate_pairs": candidates[idx],
                 "null": {
                     "rule": "N1",
                     "method": params.null,
                     "repeats": params.repeats,
                     "observed": null.observed[idx],
                     "null_mean": round(null.null_mean[idx], 3),
+                    "null_var": round(null.null_var[idx], 3),
                     "exceeded": null.exceeded[idx],
                 },
                 "share_of_volume": round(share, 6),
@@ -405,6 +419,26 @@ def analyze(
         "sensitivity": sensitivity,
     }
     return Result(findings, posts, edges, kept, comms, evidence, inputs)
+
+
+def _candidate_pairs(e: Edges) -> int:
+    """Pairs of accounts that shared anything within the window in this test (any weight)."""
+    n = int(e.hist.sum())
+    return n // 2 if e.weight == "cnt" else n  # cnt counts both directions
+
+
+def look_elsewhere(observed: int, mean: float, pairs: int, size: int) -> float:
+    """P(X >= observed) for X ~ Poisson(mean), times the M^(k-1)/(k-1)! clusters of that size the
+    M candidate pairs allow; computed in logarithms (a strong campaign's tail underflows to 0)."""
+    from scipy.special import gammainc, gammaln
+
+    if observed <= 0:
+        return 1.0
+    tail = float(gammainc(observed, mean))
+    if tail <= 0.0:
+        return 0.0
+    log_family = (size - 1) * math.log(max(pairs, 1)) - float(gammaln(size))
+    return min(1.0, math.exp(min(0.0, math.log(tail) + log_family)))
 
 
 def _allowed(posts: Posts, u: int, allowlist: frozenset[str]) -> bool:

@@ -218,16 +218,20 @@ def tier_reason(
         )
         extra_en = f"found by {networks} tests" if networks >= 2 else "with account cues on most members"
         return (
-            f"más allá del azar tras corregir por todos los grupos (q = {q:.3g}), nunca igualado por el "
+            f"más allá del azar tras corregir por todos los pares de cuentas y grupos (q = {q:.3g}), "
+            f"nunca igualado por el "
             f"azar, {extra_es}.",
-            f"beyond chance after correcting for all clusters (q = {q:.3g}), never matched by chance, "
+            f"beyond chance after correcting for every pair of accounts and cluster (q = {q:.3g}), "
+            f"never matched by chance, "
             f"{extra_en}.",
         )
     if rule == "T2":
         return (
-            f"más allá del azar tras corregir por todos los grupos (q = {q:.3g}); una sola prueba o "
+            f"más allá del azar tras corregir por todos los pares de cuentas y grupos (q = {q:.3g}); "
+            f"una sola prueba o "
             f"pocas cuentas.",
-            f"beyond chance after correcting for all clusters (q = {q:.3g}); one test only, or few accounts.",
+            f"beyond chance after correcting for every pair of accounts and cluster (q = {q:.3g}); one "
+            f"test only, or few accounts.",
         )
     return (
         f"no claramente más allá del azar (q = {q:.3g}): puede ser coincidencia.",

@@ -57,7 +57,7 @@ OBJECTS = {
     "co_mention": ("menciones o respuestas a la misma cuenta", "mentions of or replies to the same account"),
     "co_post": ("publicaciones al mismo tiempo", "posts at the same moment"),
 }
-PAIR_CHUNK = 4_000_000  # matching pairs generated at once
+PAIR_CHUNK = 1_000_000  # matching pairs generated at once (about 100 MB of work arrays)
 
 
 @dataclass

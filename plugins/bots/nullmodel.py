@@ -28,6 +28,7 @@ class NullResult:
     observed: list[int]
     p: list[float]
     null_mean: list[float]
+    null_var: list[float]
     exceeded: list[int]
 
 
@@ -111,8 +112,10 @@ def cluster_pvalues(
     observed = cluster_statistic(shares, comms, cluster_of, window, weight)
     exceeded = np.zeros(len(comms), np.int64)
     total = np.zeros(len(comms), np.float64)
+    squares = np.zeros(len(comms), np.float64)
     if not comms or repeats <= 0:
-        return NullResult(observed.tolist(), [1.0] * len(comms), [0.0] * len(comms), [0] * len(comms))
+        zeros = [0.0] * len(comms)
+        return NullResult(observed.tolist(), [1.0] * len(comms), zeros, zeros, [0] * len(comms))
     rng = np.random.default_rng(seed)
     plan = []
     for name, sh in shares.items():
@@ -154,5 +157,8 @@ def cluster_pvalues(
             stat += np.where(mask, part, 0)
         exceeded += stat >= observed
         total += stat
+        squares += stat.astype(np.float64) ** 2
     p = ((1 + exceeded) / (1 + repeats)).tolist()
-    return NullResult(observed.tolist(), p, (total / repeats).tolist(), exceeded.tolist())
+    mean = total / repeats
+    var = np.maximum(squares / repeats - mean**2, 0.0)
+    return NullResult(observed.tolist(), p, mean.tolist(), var.tolist(), exceeded.tolist())
