@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import resource
 import sqlite3
 import subprocess
 import sys
@@ -96,11 +95,36 @@ def golden(path: Path) -> None:
     emit(figure="golden", path=str(path), runs=len(out["runs"]))  # type: ignore[arg-type]
 
 
+def measured(cmd: list[str]) -> tuple[float, float]:
+    """Seconds and peak RSS (MiB) of one command, from a fresh parent whose only child it is
+    (RUSAGE_CHILDREN here would report CNT's or pip's peak instead)."""
+    probe = (
+        "import resource, subprocess, sys, time\n"
+        "t = time.perf_counter()\n"
+        "subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL)\n"
+        "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe, *cmd], check=True, capture_output=True, text=True
+    ).stdout
+    seconds, peak = out.split()
+    return float(seconds), float(peak)
+
+
+def _pair_jaccard(a: set[tuple[str, str, int]], b: set[tuple[str, str, int]]) -> float:
+    """Agreement on who is linked, whatever the weights (near-duplicate tokenisers differ)."""
+    pa, pb = {e[:2] for e in a}, {e[:2] for e in b}
+    return round(len(pa & pb) / len(pa | pb), 4) if pa | pb else 1.0
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--golden", type=Path)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument(
+        "--analyze-only", action="store_true", help="only the whole command: time, memory, detection"
+    )
     args = ap.parse_args()
     if args.golden:
         golden(args.golden)
@@ -132,52 +156,56 @@ def main() -> None:
             bytes=csv_path.stat().st_size,
             seconds=round(time.perf_counter() - t, 2),
         )
-        py = install_cnt(d / "venv")
-        start = run_cnt(py, d / "empty.db", "--help")  # interpreter and import start-up, for reference
-        db = d / "cnt.db"
-        cnt_pre = run_cnt(py, db, "preprocess", str(csv_path))
-        t = time.perf_counter()
-        builder = PostsBuilder("cnt", want_words=True)
-        load_file(csv_path, "cnt", builder)
-        posts = builder.build()
-        ours_pre = time.perf_counter() - t
-        emit(
-            figure="import",
-            cnt_s=round(cnt_pre, 2),
-            ours_s=round(ours_pre, 2),
-            ratio=round(cnt_pre / ours_pre, 2),
-            cnt_startup_s=round(start, 2),
-        )
-        for net in CNT_NETWORKS:
-            extra = ["--similarity_threshold", "0.8"] if net == "co_similar_tweet" else []
-            cnt_s = run_cnt(py, db, "compute", net, "--time_window", "60", "--min_edge_weight", "2", *extra)
-            mine = OURS.get(net, net)
+        if not args.analyze_only:
+            py = install_cnt(d / "venv")
+            start = run_cnt(py, d / "empty.db", "--help")  # interpreter and import start-up, for reference
+            db = d / "cnt.db"
+            cnt_pre = run_cnt(py, db, "preprocess", str(csv_path))
             t = time.perf_counter()
-            if mine == "co_similar":
-                sg = similar_groups(posts, 0.8)
-                sh = build_shares(posts, mine, (sg.group, sg.pairs))
-            else:
-                sh = build_shares(posts, mine)
-            e = compute_edges(sh, mine, 60, "cnt", 2)
-            ours_s = time.perf_counter() - t
-            ours_edges = {
-                (posts.users[a], posts.users[b], int(w)) for a, b, w in zip(e.src, e.dst, e.w, strict=True)
-            }
-            theirs = cnt_edges(db, net)
-            union = ours_edges | theirs
+            builder = PostsBuilder("cnt", want_words=True)
+            load_file(csv_path, "cnt", builder)
+            posts = builder.build()
+            ours_pre = time.perf_counter() - t
             emit(
-                figure=mine,
-                cnt_s=round(cnt_s, 2),
-                ours_s=round(ours_s, 2),
-                ratio=round(cnt_s / ours_s, 2),
-                edges_ours=len(ours_edges),
-                edges_cnt=len(theirs),
-                jaccard=round(len(ours_edges & theirs) / len(union), 4) if union else 1.0,
+                figure="import",
+                cnt_s=round(cnt_pre, 2),
+                ours_s=round(ours_pre, 2),
+                ratio=round(cnt_pre / ours_pre, 2),
+                cnt_startup_s=round(start, 2),
             )
+            for net in CNT_NETWORKS:
+                extra = ["--similarity_threshold", "0.8"] if net == "co_similar_tweet" else []
+                cnt_s = run_cnt(
+                    py, db, "compute", net, "--time_window", "60", "--min_edge_weight", "2", *extra
+                )
+                mine = OURS.get(net, net)
+                t = time.perf_counter()
+                if mine == "co_similar":
+                    sg = similar_groups(posts, 0.8)
+                    sh = build_shares(posts, mine, (sg.group, sg.pairs))
+                else:
+                    sh = build_shares(posts, mine)
+                e = compute_edges(sh, mine, 60, "cnt", 2)
+                ours_s = time.perf_counter() - t
+                ours_edges = {
+                    (posts.users[a], posts.users[b], int(w))
+                    for a, b, w in zip(e.src, e.dst, e.w, strict=True)
+                }
+                theirs = cnt_edges(db, net)
+                union = ours_edges | theirs
+                emit(
+                    figure=mine,
+                    cnt_s=round(cnt_s, 2),
+                    ours_s=round(ours_s, 2),
+                    ratio=round(cnt_s / ours_s, 2),
+                    edges_ours=len(ours_edges),
+                    edges_cnt=len(theirs),
+                    jaccard=round(len(ours_edges & theirs) / len(union), 4) if union else 1.0,
+                    jaccard_pairs=_pair_jaccard(ours_edges, theirs),
+                )
         # the whole analysis as a user runs it, in a child process, for peak memory and detection
         out = d / "out"
-        t = time.perf_counter()
-        subprocess.run(
+        whole, peak = measured(
             [
                 str(Path(sys.executable).with_name("tequio")),
                 "bots",
@@ -185,13 +213,8 @@ def main() -> None:
                 str(csv_path),
                 "--out",
                 str(out),
-                "--json",
-            ],
-            check=True,
-            stdout=subprocess.DEVNULL,
+            ]
         )
-        whole = time.perf_counter() - t
-        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
         findings = json.loads((out / "findings.json").read_text())
         flagged = {a for c in findings["clusters"] if c["tier"] in ("high", "medium") for a in c["accounts"]}
         tp = len(flagged & bench.coordinated)

@@ -248,3 +248,15 @@ def test_header_of_cnt_layout_is_detected(tmp_path: Path) -> None:
     path = _write(tmp_path / "x.csv", [["1", "u", "u", "", "", "hola", "1700000000", ""]])
     assert detect_format(path) == "cnt"
     assert path.read_text().splitlines()[0].split(",") == HEADER
+
+
+def test_look_elsewhere_correction() -> None:
+    """A pair of accounts that matched 3 times where chance expects 0.1 is nothing special among
+    390,000 candidate pairs; 40 accounts matching 54,688 times where chance expects 509 is."""
+    from tequio.plugins.bots.analysis import look_elsewhere
+
+    assert look_elsewhere(3, 0.1, 390_000, 2) == 1.0
+    assert look_elsewhere(8, 0.1, 390_000, 3) > 0.001
+    assert look_elsewhere(54_688, 509.0, 390_000, 40) == 0.0
+    assert look_elsewhere(30, 0.5, 390_000, 2) < 1e-20
+    assert look_elsewhere(0, 0.5, 10, 2) == 1.0
