@@ -338,7 +338,7 @@ def list_cmd(ctx: click.Context, as_json: bool) -> None:
     """Findings this node holds (its own and its coalitions'), with who corroborates them."""
     from .share import findings_on_node
 
-    with open_node(ctx, unlock=False) as node:
+    with open_node(ctx) as node:  # group findings are encrypted: reading them needs the key
         recs = findings_on_node(node)
         infos = [_finding_info(node, r) for r in recs]
     by_id = {i["id"]: i for i in infos}
@@ -370,7 +370,7 @@ def list_cmd(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def show_cmd(ctx: click.Context, finding: str, as_json: bool) -> None:
     """One finding: who signed it, its clusters and indicators."""
-    with open_node(ctx, unlock=False) as node:
+    with open_node(ctx) as node:  # group findings are encrypted: reading them needs the key
         rec = _resolve_finding(node, finding)
         info = _finding_info(node, rec) | {"body": rec.body}
     if as_json:
@@ -410,7 +410,7 @@ def compare_cmd(ctx: click.Context, finding: str, directory: Path, as_json: bool
         info = {"file": str(theirs_path)}
         theirs_name, mine_name, second_org = str(theirs_path), str(directory), False
     else:
-        with open_node(ctx, unlock=False) as node:
+        with open_node(ctx) as node:  # group findings are encrypted: reading them needs the key
             rec = _resolve_finding(node, finding)
             theirs = rec.body or {}
             info = _finding_info(node, rec)

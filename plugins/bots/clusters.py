@@ -139,7 +139,7 @@ def tier_of(
     """
     if allowlisted * 2 >= size:
         return "low", "T4"
-    if q <= alpha and size >= 2:
+    if q <= alpha + 1e-9 and size >= 2:  # p = 1/(R+1) may round a hair above alpha
         if p <= 1.0 / (repeats + 1) + 1e-12 and size - allowlisted >= 3 and (networks >= 2 or cue_majority):
             return "high", "T1"
         return "medium", "T2"

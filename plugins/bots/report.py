@@ -44,6 +44,11 @@ LABELS = {
             "que sean bots ni quién las maneja: la coordinación también es organización legítima."
         ),
         "tiers": {"high": "alto", "medium": "medio", "low": "bajo"},
+        "verdicts": {
+            "coordinated": "coordinadas",
+            "coordinated, possibly organic": "coordinadas, posiblemente orgánicas",
+            "possibly chance": "posiblemente azar",
+        },
         "other": "English",
     },
     "en": {
@@ -74,6 +79,7 @@ LABELS = {
             "that they are bots or who runs them: coordination is also legitimate organising."
         ),
         "tiers": {"high": "high", "medium": "medium", "low": "low"},
+        "verdicts": {},
         "other": "Español",
     },
 }
@@ -103,7 +109,7 @@ img{max-width:100%;height:auto}nav a{margin-right:1rem}
 {% if not f.clusters %}<p>{{ l.none }}</p>{% endif %}
 {% for c in f.clusters %}
 <div class="card {{ c.tier }}">
-<h3>#{{ c.id }} · {{ l.tier }} {{ l.tiers[c.tier] }} ({{ c.tier_rule }}) · {{ c.verdict }}</h3>
+<h3>#{{ c.id }} · {{ l.tier }} {{ l.tiers[c.tier] }} ({{ c.tier_rule }}) · {{ l.verdicts.get(c.verdict, c.verdict) }}</h3>
 <p>{{ c.explanation[lang] }}</p>
 <table><tr><th>{{ l.members }}</th><td class="mono">{{ c.accounts | join(", ") }}</td></tr>
 <tr><th>{{ l.networks }}</th><td>{{ c.networks | join(", ") }}</td></tr>
