@@ -341,7 +341,6 @@ def list_cmd(ctx: click.Context, as_json: bool) -> None:
     with open_node(ctx) as node:  # group findings are encrypted: reading them needs the key
         recs = findings_on_node(node)
         infos = [_finding_info(node, r) for r in recs]
-    by_id = {i["id"]: i for i in infos}
     for i in infos:
         i["corroborated_by"] = [
             {"id": j["id"], "author_name": j["author_name"]}
@@ -361,7 +360,6 @@ def list_cmd(ctx: click.Context, as_json: bool) -> None:
             f"{i['id'][:16]}  {safe(i['author_name'], 40)}  {i['clusters']} clusters  "
             f"{safe(i['title'], 60)}{extra}"
         )
-    del by_id
 
 
 @bots.command("show")
