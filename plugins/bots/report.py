@@ -109,7 +109,8 @@ img{max-width:100%;height:auto}nav a{margin-right:1rem}
 {% if not f.clusters %}<p>{{ l.none }}</p>{% endif %}
 {% for c in f.clusters %}
 <div class="card {{ c.tier }}">
-<h3>#{{ c.id }} · {{ l.tier }} {{ l.tiers[c.tier] }} ({{ c.tier_rule }}) · {{ l.verdicts.get(c.verdict, c.verdict) }}</h3>
+<h3>#{{ c.id }} · {{ l.tier }} {{ l.tiers[c.tier] }} ({{ c.tier_rule }}) ·
+{{ l.verdicts.get(c.verdict, c.verdict) }}</h3>
 <p>{{ c.explanation[lang] }}</p>
 <table><tr><th>{{ l.members }}</th><td class="mono">{{ c.accounts | join(", ") }}</td></tr>
 <tr><th>{{ l.networks }}</th><td>{{ c.networks | join(", ") }}</td></tr>
