@@ -57,7 +57,6 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 T = TypeVar("T")
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"
-_USER = "tequio.user"
 _NOSTORE_MAX_BODY = 1024 * 1024  # form posts; uploads stream through request.multipart()
 
 
@@ -135,6 +134,8 @@ class WebContext:
 
 
 CTX = web.AppKey("tequio_web", WebContext)
+USER = web.RequestKey("tequio_user", User)
+LANG = web.RequestKey("tequio_lang", Language)
 
 
 # -- helpers for handlers (core and plugins) ---------------------------------------------------------------
@@ -150,7 +151,7 @@ async def in_worker(request: web.Request, fn: Callable[..., T], *args: Any) -> T
 
 
 def user_of(request: web.Request) -> User | None:
-    return request.get(_USER)
+    return request.get(USER)
 
 
 async def audit(request: web.Request, action: str, detail: str = "", record: bytes | str = b"") -> None:
@@ -188,7 +189,7 @@ async def render(
     ctx = request.app[CTX]
     session = await get_session(request)
     user = user_of(request)
-    lang: Language = request["tequio.lang"]
+    lang: Language = request[LANG]
     if "csrf" not in session:
         session["csrf"] = secrets.token_urlsafe(32)
     base: dict[str, Any] = {
@@ -246,7 +247,7 @@ def _guard(route: WebRoute) -> Handler:
         ctx = request.app[CTX]
         session = await get_session(request)
         user = await _session_user(ctx, session)
-        request[_USER] = user
+        request[USER] = user  # type: ignore[misc]
         if route.role is not None:
             if user is None:
                 if request.method in ("GET", "HEAD"):
@@ -301,7 +302,7 @@ async def _outer(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         resp = await handler(request)
     except web.HTTPException as e:
-        if e.status >= 400 and not static and "tequio.lang" in request:
+        if e.status >= 400 and not static and LANG in request:
             resp = await error_page(request, e.status, i18n._("This page does not exist.") if e.status == 404 else e.reason)
         else:
             _headers(e, static)
@@ -329,7 +330,7 @@ async def _language(request: web.Request, handler: Handler) -> web.StreamRespons
     lang = ctx.catalogs.choose(asked, session.get("lang"), request.headers.get("Accept-Language"))
     if asked and ctx.catalogs.match(asked) is not None:
         session["lang"] = lang.code  # remembered for this browser
-    request["tequio.lang"] = lang
+    request[LANG] = lang
     token = i18n.use(lang)
     try:
         return await handler(request)
@@ -403,10 +404,10 @@ def make_web_app(
         undefined=jinja2.StrictUndefined,
     )
     env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
-    from .words import status_name
+    from .words import method_name, status_name
 
     env.globals.update(i18n.jinja_globals())
-    env.globals["status_name"] = status_name
+    env.globals.update(status_name=status_name, method_name=method_name)
     seen: set[tuple[str, str]] = set()
     for prefix, route in routes:
         path = prefix + route.path if route.path != "/" or not prefix else prefix + "/"

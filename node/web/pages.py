@@ -79,7 +79,6 @@ async def login(request: web.Request) -> web.StreamResponse:
     session.update({"user": user.name, "gen": user.generation, "created": user.created, "last": now})
     if lang:
         session["lang"] = lang
-    request["tequio.user"] = user
     await ctx.auth(ctx.users.audit, user.name, "login", "")
     raise redirect(nxt)
 
@@ -89,12 +88,11 @@ async def logout(request: web.Request) -> web.StreamResponse:
     user = user_of(request)
     session = await get_session(request)
     lang = session.get("lang")
-    session.invalidate()
+    session.clear()  # the cookie is rewritten empty: nothing of the login survives
+    if lang:
+        session["lang"] = lang
     if user is not None:
         await ctx.auth(ctx.users.audit, user.name, "logout", "")
-    fresh = await new_session(request)
-    if lang:
-        fresh["lang"] = lang
     raise redirect("/login")
 
 
