@@ -137,7 +137,10 @@ class WebSection(_Section):
         default=5, ge=1, le=1000, description="Failed logins allowed from one address within the window."
     )
     login_window_minutes: int = Field(
-        default=15, ge=1, le=24 * 60, description="The login rate-limit window; addresses are forgotten after it."
+        default=15,
+        ge=1,
+        le=24 * 60,
+        description="The login rate-limit window; addresses are forgotten after it.",
     )
     max_upload_mb: int = Field(
         default=2048, ge=1, description="Largest file a member may upload through the pages, in MiB."

@@ -2,7 +2,8 @@
 
 Families: ``register_*`` returns a list to merge, ``on_*`` reacts to an event, ``prepare_*`` changes
 its argument in place. Hooks are plain functions; ``on_startup``, ``on_shutdown`` and
-``prepare_web_context`` may return an awaitable, which the node awaits. Every hook is documented with a tested example in docs/plugins.md.
+``prepare_web_context`` may return an awaitable, which the node awaits. Every hook is documented
+with a tested example in docs/plugins.md.
 """
 
 from __future__ import annotations
@@ -109,4 +110,4 @@ def register_web_static() -> list[Path]:
 
 @hookspec
 def prepare_web_context(request: web.Request, context: dict[str, Any]) -> Awaitable[Any] | None:
-    """Add variables to a web page's template context in place (``page_name`` says which page); may return an awaitable."""
+    """Add variables to a web page's template context in place (``page_name`` names the page); may await."""

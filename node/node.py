@@ -234,7 +234,9 @@ class Node:
         For work in another thread (the web pages' worker): SQLite serialises its writes with this
         node's as it does a CLI command's beside ``serve``. Its stored records wake this node's
         listeners only if the caller links them."""
-        store = Store(self.home / DB_FILE, self.config.store.busy_timeout_ms, prepare=[self.plugins.prepare_connection])
+        store = Store(
+            self.home / DB_FILE, self.config.store.busy_timeout_ms, prepare=[self.plugins.prepare_connection]
+        )
         return type(self)(
             self.home, self.config, self.key, self._identity, store, self.plugins, self.clock, self.rng
         )

@@ -70,7 +70,7 @@ async def test_idle_session_expires(casa: Node) -> None:
         await s.login("ana")
         assert "ana (reader)" in (await s.get("/"))[1]
         casa.clock.now += casa.config.web.idle_minutes * 60_000 + 1  # type: ignore[attr-defined]
-        status, html = await s.get("/")
+        _status, html = await s.get("/")
         assert "Your session ended after a while without use" in html and "ana (reader)" not in html
 
 
@@ -80,7 +80,7 @@ async def test_removed_user_loses_the_session_at_once(casa: Node) -> None:
         await s.login("ana")
         s.users.remove("ana")
         s.users.add("ana", "admin", PASSWORD)  # a new account of the same name is another person
-        status, html = await s.get("/peers")
+        _status, html = await s.get("/peers")
         assert 'action="/login"' in html
 
 
@@ -90,9 +90,11 @@ async def test_setup_link_sets_a_password_once(casa: Node) -> None:
         token = s.users.setup_token("luz")
         status, html = await s.get(f"/setup/{token}")
         assert status == 200 and "luz" in html
-        status, html, _ = await s.post(f"/setup/{token}", {"password": "corta", "again": "corta"}, token_from=f"/setup/{token}")
+        status, html, _ = await s.post(
+            f"/setup/{token}", {"password": "corta", "again": "corta"}, token_from=f"/setup/{token}"
+        )
         assert status == 400 and "at least 10 characters" in html
-        status, html, url = await s.post(
+        status, html, _url = await s.post(
             f"/setup/{token}", {"password": PASSWORD, "again": PASSWORD}, token_from=f"/setup/{token}"
         )
         assert status == 200 and "luz (member)" in html
@@ -180,7 +182,9 @@ async def test_every_route_is_guarded_for_every_role(casa: Node) -> None:
                 url = _sample(path)
                 for role in order:
                     c = clients[role]
-                    allowed = needed is None or (role is not None and order.index(role) >= order.index(needed))
+                    allowed = needed is None or (
+                        role is not None and order.index(role) >= order.index(needed)
+                    )
                     if method == "GET":
                         async with c.get(url, allow_redirects=False) as r:
                             status, location = r.status, r.headers.get("Location", "")
@@ -223,7 +227,7 @@ async def test_audit_log_names_the_person_and_stays_local(casa: Node) -> None:
     async with Site(casa) as s:
         s.user("ana", "admin")
         await s.login("ana")
-        status, html, url = await s.post("/groups", {"name": "Red de Búsqueda"}, token_from="/groups")
+        _status, _html, url = await s.post("/groups", {"name": "Red de Búsqueda"}, token_from="/groups")
         assert "/groups/" in url
         log = s.users.audit_log()
         assert [(e.user, e.action) for e in log[:2]] == [("ana", "coalition create"), ("ana", "login")]

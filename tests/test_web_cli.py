@@ -1,4 +1,4 @@
-"""The web pages from the command line: accounts, the certificate, and ``tequio serve`` printing the address."""
+"""The web pages from the command line: accounts, the certificate, ``tequio serve`` printing the address."""
 
 from __future__ import annotations
 
@@ -26,7 +26,9 @@ def home(cli: Callable[..., CliResult]) -> Path:
     return cli.home  # type: ignore[attr-defined,no-any-return]
 
 
-def test_init_makes_a_certificate_whose_fingerprint_info_shows(cli: Callable[..., CliResult], home: Path) -> None:
+def test_init_makes_a_certificate_whose_fingerprint_info_shows(
+    cli: Callable[..., CliResult], home: Path
+) -> None:
     assert (home / KEY_FILE).stat().st_mode & 0o077 == 0
     info = json.loads(cli("info", "--json").out)
     der = ssl.PEM_cert_to_DER_cert((home / CERT_FILE).read_text())
@@ -63,13 +65,23 @@ def test_user_add_list_remove(cli: Callable[..., CliResult], home: Path) -> None
         (("user", "add", "ana", "--role", "root"), {}, 2, "Invalid value for '--role'"),
         (("user", "add", "\x1b[2Jana", "--role", "admin"), {}, 1, "a user name is 1-64 letters"),
         (("user", "add", "ana", "--role", "admin", "--password-env", "NOPE"), {}, 1, "$NOPE is not set"),
-        (("user", "add", "ana", "--role", "admin", "--password-env", "PW"), {"PW": "short"}, 1, "at least 10"),
+        (
+            ("user", "add", "ana", "--role", "admin", "--password-env", "PW"),
+            {"PW": "short"},
+            1,
+            "at least 10",
+        ),
         (("user", "remove", "nadie"), {}, 1, "there is no user 'nadie'"),
         (("user", "link", "nadie"), {}, 1, "there is no user 'nadie'"),
     ],
 )
 def test_user_commands_refuse_bad_input_in_one_line(
-    cli: Callable[..., CliResult], home: Path, args: tuple[str, ...], env: dict[str, str], code: int, message: str
+    cli: Callable[..., CliResult],
+    home: Path,
+    args: tuple[str, ...],
+    env: dict[str, str],
+    code: int,
+    message: str,
 ) -> None:
     r = cli(*args, env=env)
     assert r.code == code and message in r.err, r.err
@@ -96,9 +108,22 @@ def serving(home: Path) -> Iterator[Callable[..., tuple[subprocess.Popen[str], s
     procs: list[subprocess.Popen[str]] = []
 
     def start(*extra: str) -> tuple[subprocess.Popen[str], str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("TEQUIO_")} | {"TEQUIO_HOME": str(home)}
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TEQUIO_")} | {
+            "TEQUIO_HOME": str(home)
+        }
         proc = subprocess.Popen(
-            [TEQUIO, "serve", "--api-port", "0", "--fed-host", "127.0.0.1", "--fed-port", "0", "--no-discovery", *extra],
+            [
+                TEQUIO,
+                "serve",
+                "--api-port",
+                "0",
+                "--fed-host",
+                "127.0.0.1",
+                "--fed-port",
+                "0",
+                "--no-discovery",
+                *extra,
+            ],
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -111,21 +136,30 @@ def serving(home: Path) -> Iterator[Callable[..., tuple[subprocess.Popen[str], s
             lines.append(line)
             if m := re.fullmatch(r"web  (https?://\S+/)\n", line):
                 return proc, m.group(1)
-        raise AssertionError(f"serve printed no web line: {lines} {proc.stderr.read() if proc.poll() is not None else ''}")  # type: ignore[union-attr]
+        raise AssertionError(
+            f"serve printed no web line: {lines} {proc.stderr.read() if proc.poll() is not None else ''}"
+        )  # type: ignore[union-attr]
 
     yield start
     for p in procs:
         p.send_signal(signal.SIGTERM)
-        out, err = p.communicate(timeout=30)
+        _out, err = p.communicate(timeout=30)
         assert p.returncode == 0 and "Traceback" not in err, err
 
 
-async def _login(session: aiohttp.ClientSession, url: str, ssl_ctx: ssl.SSLContext | None = None) -> tuple[int, str]:
+async def _login(
+    session: aiohttp.ClientSession, url: str, ssl_ctx: ssl.SSLContext | None = None
+) -> tuple[int, str]:
     async with session.get(url + "login", ssl=ssl_ctx if ssl_ctx is not None else True) as r:
         page = await r.text()
         assert 'name="name"' in page and 'name="password"' in page
     form = {"name": "ana", "password": PASSWORD, "next": "/", "csrf_token": token_in(page)}
-    async with session.post(url + "login", data=form, headers={"Origin": url.rstrip("/")}, ssl=ssl_ctx if ssl_ctx is not None else True) as r:
+    async with session.post(
+        url + "login",
+        data=form,
+        headers={"Origin": url.rstrip("/")},
+        ssl=ssl_ctx if ssl_ctx is not None else True,
+    ) as r:
         return r.status, await r.text()
 
 

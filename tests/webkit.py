@@ -71,7 +71,7 @@ class Site:
             return r.status, await r.text()
 
     async def token(self, path: str = "/", client: aiohttp.ClientSession | None = None) -> str:
-        status, html = await self.get(path, client)
+        _status, html = await self.get(path, client)
         return token_in(html)
 
     async def post(
@@ -93,5 +93,9 @@ class Site:
         async with c.post(path, data=fields, headers=h) as r:
             return r.status, await r.text(), str(r.url)
 
-    async def login(self, name: str, password: str = PASSWORD, client: aiohttp.ClientSession | None = None) -> tuple[int, str, str]:
-        return await self.post("/login", {"name": name, "password": password, "next": "/"}, client, token_from="/login")
+    async def login(
+        self, name: str, password: str = PASSWORD, client: aiohttp.ClientSession | None = None
+    ) -> tuple[int, str, str]:
+        return await self.post(
+            "/login", {"name": name, "password": password, "next": "/"}, client, token_from="/login"
+        )

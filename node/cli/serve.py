@@ -1,4 +1,4 @@
-"""``tequio serve``: the local API on 127.0.0.1, the federation listener, gossip, the web pages; until interrupted."""
+"""``tequio serve``: the local API on 127.0.0.1, federation, gossip and the web pages, until interrupted."""
 
 from __future__ import annotations
 
@@ -58,7 +58,9 @@ async def _serve(
             from ..web import start_web
 
             wcfg = node.config.web
-            web_runner, url = await start_web(node, fed, wcfg.host, web_port, insecure_http=wcfg.insecure_http)
+            web_runner, url = await start_web(
+                node, fed, wcfg.host, web_port, insecure_http=wcfg.insecure_http
+            )
             runners.append(web_runner)
             click.echo(f"web  {url}")
             if url.startswith("http:") and wcfg.insecure_http and not wcfg.host.startswith("127."):

@@ -37,7 +37,7 @@ def _link(node: Node, name: str, as_json: bool, qr: bool) -> None:
     if qr:
         import segno
 
-        click.echo(segno.make(link, error="m").terminal(compact=True) or "", nl=False)
+        segno.make(link, error="m").terminal(compact=True)
 
 
 @click.group()
@@ -52,7 +52,9 @@ def user() -> None:
 @click.option("--no-qr", is_flag=True, help="Print the set-up link without its QR code.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
-def add(ctx: click.Context, name: str, role: str, password_env: str | None, no_qr: bool, as_json: bool) -> None:
+def add(
+    ctx: click.Context, name: str, role: str, password_env: str | None, no_qr: bool, as_json: bool
+) -> None:
     """Add a person NAME; without --password-env, print a one-time link (and QR) to choose a password."""
     password = None
     if password_env:
@@ -89,9 +91,14 @@ def link(ctx: click.Context, name: str, no_qr: bool, as_json: bool) -> None:
 def list_(ctx: click.Context, as_json: bool) -> None:
     """The people with an account, their role, and whether they have chosen a password."""
     with open_node(ctx, unlock=False) as node:
-        users = _db(node).list()
+        users = _db(node).all()
     if as_json:
-        echo_json([{"name": u.name, "role": u.role, "password": u.has_password, "created": u.created} for u in users])
+        echo_json(
+            [
+                {"name": u.name, "role": u.role, "password": u.has_password, "created": u.created}
+                for u in users
+            ]
+        )
         return
     for u in users:
         click.echo(f"{u.name}  {u.role}{'' if u.has_password else '  (set-up link not used yet)'}")

@@ -31,7 +31,7 @@ def qr(ctx: click.Context, as_json: bool) -> None:
     import segno
 
     text = f"{url}\nSHA-256 {fp}"
-    click.echo(segno.make(text, error="m").terminal(compact=True) or "", nl=False)
+    segno.make(text, error="m").terminal(compact=True)
     click.echo(f"{url}")
     click.echo(f"certificate SHA-256 {fp}")
     click.echo("the browser on the phone shows the certificate's SHA-256: it must be exactly this")

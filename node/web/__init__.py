@@ -55,7 +55,31 @@ _WHERE = {
     **dict.fromkeys(("message", "rule_words", "status_name"), ".words"),
 }
 
-__all__ = sorted(_WHERE)
+__all__ = [
+    "CTX",
+    "N_",
+    "MenuItem",
+    "WebContext",
+    "WebRoute",
+    "_",
+    "audit",
+    "error_page",
+    "flash",
+    "format_count",
+    "format_datetime",
+    "format_number",
+    "gettext",
+    "in_worker",
+    "make_web_app",
+    "message",
+    "ngettext",
+    "redirect",
+    "render",
+    "rule_words",
+    "start_web",
+    "status_name",
+    "user_of",
+]
 
 
 def __getattr__(name: str) -> Any:

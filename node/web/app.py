@@ -24,7 +24,7 @@ from urllib.parse import quote
 import aiohttp_jinja2
 import jinja2
 from aiohttp import web
-from aiohttp_session import Session, get_session, new_session, session_middleware
+from aiohttp_session import Session, get_session, session_middleware
 from aiohttp_session.cookie_storage import EncryptedCookieStorage
 
 from ..errors import TequioError
@@ -199,7 +199,9 @@ async def render(
         "languages": list(ctx.catalogs.languages.values()),
         "lang_link": lambda code: f"{request.path}?lang={quote(code)}",
         "menu": [
-            m for m in sorted(ctx.menu, key=lambda m: (m.order, m.path)) if user and role_at_least(user.role, m.role)
+            m
+            for m in sorted(ctx.menu, key=lambda m: (m.order, m.path))
+            if user and role_at_least(user.role, m.role)
         ],
         "path": request.path,
         "csrf_field": CSRF_FIELD,
@@ -274,7 +276,9 @@ def _guard(route: WebRoute) -> Handler:
                 token = value if isinstance(value, str) else None
             if not csrf_ok(session.get("csrf"), token):
                 return await error_page(
-                    request, 403, i18n._("This form has expired or did not come from this node; please try again.")
+                    request,
+                    403,
+                    i18n._("This form has expired or did not come from this node; please try again."),
                 )
         return await route.handler(request)
 
@@ -296,14 +300,18 @@ async def _outer(request: web.Request, handler: Handler) -> web.StreamResponse:
     ctx = request.app[CTX]
     static = request.path.startswith("/static/")
     if not host_allowed(request.headers.get("Host"), ctx.host_names, ctx.port, ctx.bind_all):
-        resp: web.StreamResponse = web.Response(status=421, text="421: this node does not answer to that name\n")
+        resp: web.StreamResponse = web.Response(
+            status=421, text="421: this node does not answer to that name\n"
+        )
         _headers(resp, False)
         return resp
     try:
         resp = await handler(request)
     except web.HTTPException as e:
         if e.status >= 400 and not static and LANG in request:
-            resp = await error_page(request, e.status, i18n._("This page does not exist.") if e.status == 404 else e.reason)
+            resp = await error_page(
+                request, e.status, i18n._("This page does not exist.") if e.status == 404 else e.reason
+            )
         else:
             _headers(e, static)
             raise
@@ -315,7 +323,12 @@ async def _outer(request: web.Request, handler: Handler) -> web.StreamResponse:
         log.exception("web: %s %s failed", request.method, request.path)
         resp = web.Response(status=500, text="500: internal error; see the node's log\n")
     _headers(resp, static)
-    if isinstance(resp, web.Response) and resp.content_type in ("text/html", "text/css", "application/javascript", "image/svg+xml"):
+    if isinstance(resp, web.Response) and resp.content_type in (
+        "text/html",
+        "text/css",
+        "application/javascript",
+        "image/svg+xml",
+    ):
         resp.enable_compression()
     return resp
 
@@ -341,20 +354,22 @@ async def _language(request: web.Request, handler: Handler) -> web.StreamRespons
 # -- the app ---------------------------------------------------------------------------------------------
 
 
-def collect(node: Node) -> tuple[list[tuple[str, WebRoute]], list[MenuItem], list[Path], dict[str, Path]]:
-    """Routes (with their prefix), menu items, template folders and static folders from the core and plugins."""
+def collect(
+    node: Node,
+) -> tuple[list[tuple[str, WebRoute]], list[MenuItem], list[tuple[str, Path]], dict[str, Path]]:
+    """Routes (with their prefix), menu items, template and static folders from the core and plugins."""
     from . import pages
 
     routes: list[tuple[str, WebRoute]] = [("", r) for r in pages.ROUTES]
     menu = list(pages.MENU)
-    templates: list[Path] = []
+    templates: list[tuple[str, Path]] = []
     static: dict[str, Path] = {}
     for plugin, result in node.plugins.call_each("register_web_routes"):
         routes += [(f"/{plugin}", r) for r in result or []]
     for _plugin, result in node.plugins.call_each("register_web_menu"):
         menu += list(result or [])
     for plugin, result in node.plugins.call_each("register_web_templates"):
-        templates += [(plugin, Path(p)) for p in result or []]  # type: ignore[misc]
+        templates += [(plugin, Path(p)) for p in result or []]
     for plugin, result in node.plugins.call_each("register_web_static"):
         for p in result or []:
             static[plugin] = Path(p)
@@ -362,7 +377,12 @@ def collect(node: Node) -> tuple[list[tuple[str, WebRoute]], list[MenuItem], lis
 
 
 def make_web_app(
-    node: Node, fed: Federation | None = None, *, tls: bool = False, bind_host: str = "127.0.0.1", port: int = 0
+    node: Node,
+    fed: Federation | None = None,
+    *,
+    tls: bool = False,
+    bind_host: str = "127.0.0.1",
+    port: int = 0,
 ) -> web.Application:
     """The pages of ``node``. ``port`` is the listener's (for the Host check; set it once bound)."""
     ctx = WebContext(node, fed, tls, bind_host, port)
@@ -389,16 +409,19 @@ def make_web_app(
     routes, menu, templates, static = collect(node)
     ctx.menu = menu
     ctx.routes = routes
-    plugin_loaders: dict[str, jinja2.BaseLoader] = {}
+    folders: dict[str, list[str]] = {}
     locale_folders = []
-    for plugin, folder in templates:  # type: ignore[misc]
-        plugin_loaders[plugin] = jinja2.FileSystemLoader(str(folder))
+    for plugin, folder in templates:
+        folders.setdefault(plugin, []).append(str(folder))
         if (folder / "locale").is_dir():
             locale_folders.append(folder / "locale")
+    plugin_loaders: dict[str, jinja2.BaseLoader] = {p: jinja2.FileSystemLoader(f) for p, f in folders.items()}
     ctx.catalogs = Catalogs(locale_folders)
     env = aiohttp_jinja2.setup(
         app,
-        loader=jinja2.ChoiceLoader([jinja2.FileSystemLoader(str(TEMPLATES)), jinja2.PrefixLoader(plugin_loaders)]),
+        loader=jinja2.ChoiceLoader(
+            [jinja2.FileSystemLoader(str(TEMPLATES)), jinja2.PrefixLoader(plugin_loaders)]
+        ),
         extensions=["jinja2.ext.i18n"],
         autoescape=True,
         undefined=jinja2.StrictUndefined,
@@ -422,7 +445,11 @@ def make_web_app(
     async def on_startup(app: web.Application) -> None:
         loop = asyncio.get_running_loop()
         assert ctx.twin is not None
-        ctx.twin.listeners.append(lambda: loop.call_soon_threadsafe(node._changed))
+
+        def wake() -> None:
+            loop.call_soon_threadsafe(node._changed)  # gossip runs on the loop: wake it from there
+
+        ctx.twin.listeners.append(wake)
 
     async def on_cleanup(app: web.Application) -> None:
         await asyncio.get_running_loop().run_in_executor(None, ctx.close)
@@ -457,7 +484,9 @@ async def start_web(
         await web.TCPSite(runner, host, port, ssl_context=ssl).start()
     except OSError as e:
         await runner.cleanup()
-        raise TequioError(f"cannot listen on {host}:{port} for the web pages: {e.strerror}; choose another port") from None
+        raise TequioError(
+            f"cannot listen on {host}:{port} for the web pages: {e.strerror}; choose another port"
+        ) from None
     bound_host, bound_port = runner.addresses[0][:2]
     app[CTX].port = bound_port
     shown = bound_host if ":" not in bound_host else f"[{bound_host}]"

@@ -49,9 +49,14 @@ def extract_messages() -> Catalog:
         options = {"extensions": "jinja2.ext.i18n", "newstyle_gettext": "true"} if method == "jinja2" else {}
         with path.open("rb") as f:
             for lineno, message, comments, context in extract(
-                func, f, keywords=KEYWORDS, comment_tags=("TRANSLATORS:",), options=options
+                func,  # type: ignore[arg-type]
+                f,
+                keywords=KEYWORDS,
+                comment_tags=("TRANSLATORS:",),
+                options=options,
             ):
-                where = str(path.relative_to(_WEB.parent.parent))
+                root = _WEB.parent.parent
+                where = str(path.relative_to(root)) if path.is_relative_to(root) else path.name
                 catalog.add(message, None, [(where, lineno)], auto_comments=comments, context=context)
     return catalog
 

@@ -63,7 +63,9 @@ def _list(node: Node) -> dict[str, Any]:
         }
         for s, st in node.governance.groups()
     ]
-    peers = [{"key": p.key.hex(), "name": p.name, "fingerprint": fingerprint(p.key)} for p in _book(node).trusted()]
+    peers = [
+        {"key": p.key.hex(), "name": p.name, "fingerprint": fingerprint(p.key)} for p in _book(node).trusted()
+    ]
     return {"groups": groups, "peers": peers}
 
 
@@ -135,10 +137,16 @@ def _show(node: Node, gid: str) -> dict[str, Any] | None:
         )
     epochs = sorted(
         ({"epoch": e, "members": len(r), "record": rid.hex()} for rid, (e, r) in st.epochs.items()),
-        key=lambda x: x["epoch"],
+        key=lambda x: int(str(x["epoch"])),
     )
     members = [
-        {"key": k.hex(), "name": m.name, "fingerprint": fingerprint(k), "roles": list(m.roles), "me": k == node.key}
+        {
+            "key": k.hex(),
+            "name": m.name,
+            "fingerprint": fingerprint(k),
+            "roles": list(m.roles),
+            "me": k == node.key,
+        }
         for k, m in sorted(st.members.items(), key=lambda km: km[1].name.lower())
     ]
     trusted = [
@@ -198,7 +206,9 @@ def _act(node: Node, gid: str, action: str, args: dict[str, Any], title: str) ->
     return out.record.hex(), out.proposal
 
 
-async def _do(request: web.Request, gid: str, action: str, args: dict[str, Any], title: str, what: str) -> web.StreamResponse:
+async def _do(
+    request: web.Request, gid: str, action: str, args: dict[str, Any], title: str, what: str
+) -> web.StreamResponse:
     try:
         rid, proposal = await ctx_of(request).run(_act, gid, action, args, title)
     except TequioError as e:
@@ -206,7 +216,9 @@ async def _do(request: web.Request, gid: str, action: str, args: dict[str, Any],
         raise redirect(f"/groups/{gid}") from None
     await audit(request, f"coalition {what}", title, rid)
     if proposal:
-        await flash(request, _("The rules ask for a decision: a proposal is open for the members to vote on."))
+        await flash(
+            request, _("The rules ask for a decision: a proposal is open for the members to vote on.")
+        )
         raise redirect(f"/voting/{rid}")
     await flash(request, _("Done."))
     raise redirect(f"/groups/{gid}")

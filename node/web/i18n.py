@@ -26,9 +26,9 @@ from babel.support import NullTranslations, Translations
 __all__ = [
     "DEFAULT_LANGUAGE",
     "LOCALE_DIR",
+    "N_",
     "Catalogs",
     "Language",
-    "N_",
     "_",
     "current",
     "format_count",
@@ -145,7 +145,9 @@ def parse_accept_language(header: str, limit: int = 20) -> list[str]:
 
 # -- the current request's language ---------------------------------------------------------------------
 
-_current: contextvars.ContextVar[Language | None] = contextvars.ContextVar("tequio_web_language", default=None)
+_current: contextvars.ContextVar[Language | None] = contextvars.ContextVar(
+    "tequio_web_language", default=None
+)
 
 
 def use(lang: Language) -> contextvars.Token[Language | None]:

@@ -101,7 +101,9 @@ async def setup_page(request: web.Request) -> web.Response:
     token = request.match_info["token"]
     name = await ctx.auth(ctx.users.setup_name, token)
     if name is None:
-        return await error_page(request, 404, _("This set-up link is not valid (used, expired, or mistyped)."))
+        return await error_page(
+            request, 404, _("This set-up link is not valid (used, expired, or mistyped).")
+        )
     return await render(request, "setup.html", {"name": name, "token": token, "error": None})
 
 
@@ -114,7 +116,9 @@ async def setup(request: web.Request) -> web.StreamResponse:
     password, again = str(form.get("password", "")), str(form.get("again", ""))
     name = await ctx.auth(ctx.users.setup_name, token)
     if name is None:
-        return await error_page(request, 404, _("This set-up link is not valid (used, expired, or mistyped)."))
+        return await error_page(
+            request, 404, _("This set-up link is not valid (used, expired, or mistyped).")
+        )
     error = None
     if password != again:
         error = _("The two passwords are not the same.")
@@ -147,7 +151,7 @@ def _dashboard(node: Node) -> dict[str, Any]:
             {
                 "name": p.name,
                 "fingerprint": fingerprint(p.key),
-                "status": p.status(now, book.penalties),
+                "status": p.status(now, book.rules),
                 "why": p.why,
                 "last_ok": p.last_ok or None,
                 "last_error": p.last_error,
@@ -156,18 +160,18 @@ def _dashboard(node: Node) -> dict[str, Any]:
     groups = node.governance.groups()
     open_props = []
     ignored = 0
-    for scope, st in groups:
+    for _scope, st in groups:
         ignored += len(st.ignored)
-        for p in st.proposals.values():
-            if p.status == "open":
+        for prop in st.proposals.values():
+            if prop.status == "open":
                 open_props.append(
                     {
-                        "id": p.id.hex(),
-                        "title": p.title,
+                        "id": prop.id.hex(),
+                        "title": prop.title,
                         "group": st.name,
-                        "voted": node.key in p.ballots,
-                        "turnout": len(p.ballots),
-                        "electorate": len(p.electorate),
+                        "voted": node.key in prop.ballots,
+                        "turnout": len(prop.ballots),
+                        "electorate": len(prop.electorate),
                     }
                 )
     return {
@@ -192,16 +196,32 @@ async def dashboard(request: web.Request) -> web.Response:
         cert = ""
     attention: list[dict[str, Any]] = []
     if data["forks"]:
-        attention.append({"text": _("Forks: an author signed two different records for one place"), "count": data["forks"], "link": "/records"})
+        attention.append(
+            {
+                "text": _("Forks: an author signed two different records for one place"),
+                "count": data["forks"],
+                "link": "/records",
+            }
+        )
     if data["quarantined"]:
-        attention.append({"text": _("Peers quarantined or blocked"), "count": data["quarantined"], "link": "/peers"})
+        attention.append(
+            {"text": _("Peers quarantined or blocked"), "count": data["quarantined"], "link": "/peers"}
+        )
     waiting = [p for p in data["proposals"] if not p["voted"]]
     if data["proposals"]:
         attention.append({"text": _("Open proposals"), "count": len(data["proposals"]), "link": "/groups"})
     if waiting:
-        attention.append({"text": _("Proposals this organisation has not voted on"), "count": len(waiting), "link": "/groups"})
+        attention.append(
+            {
+                "text": _("Proposals this organisation has not voted on"),
+                "count": len(waiting),
+                "link": "/groups",
+            }
+        )
     if data["ignored"]:
-        attention.append({"text": _("Records the coalition's rules ignored"), "count": data["ignored"], "link": "/groups"})
+        attention.append(
+            {"text": _("Records the coalition's rules ignored"), "count": data["ignored"], "link": "/groups"}
+        )
     # Plugins add what needs someone in their area through prepare_web_context (page_name "dashboard").
     return await render(
         request, "dashboard.html", {"page_name": "dashboard", "d": data, "cert": cert, "attention": attention}
@@ -211,7 +231,9 @@ async def dashboard(request: web.Request) -> web.Response:
 # -- records -----------------------------------------------------------------------------------------------
 
 
-def _records(node: Node, scope: str | None, kind: str | None, author: bytes | None, after: int) -> dict[str, Any]:
+def _records(
+    node: Node, scope: str | None, kind: str | None, author: bytes | None, after: int
+) -> dict[str, Any]:
     rows = node.records(scope=scope, kind=kind, author=author, after=after, limit=PAGE_SIZE + 1)
     names = {node.key: node.name}
     from tequio.node.cli.peers import _book
@@ -241,9 +263,17 @@ def _records(node: Node, scope: str | None, kind: str | None, author: bytes | No
                 "readable": body is not None,
             }
         )
-    kinds = [k for (k,) in node.store.conn.execute("SELECT DISTINCT kind FROM records WHERE kind IS NOT NULL ORDER BY kind")]
+    kinds = [
+        k
+        for (k,) in node.store.conn.execute(
+            "SELECT DISTINCT kind FROM records WHERE kind IS NOT NULL ORDER BY kind"
+        )
+    ]
     authors = sorted(
-        {(k.hex(), names.get(k) or fingerprint(k)) for (k,) in node.store.conn.execute("SELECT DISTINCT author FROM feeds")},
+        {
+            (k.hex(), names.get(k) or fingerprint(k))
+            for (k,) in node.store.conn.execute("SELECT DISTINCT author FROM feeds")
+        },
         key=lambda a: a[1].lower(),
     )
     scopes = [("public", "public")] + [(s, st.name) for s, st in groups]

@@ -43,7 +43,7 @@ def _peers(node: Node) -> dict[str, Any]:
                 "name": p.name,
                 "key": p.key.hex(),
                 "fingerprint": fingerprint(p.key),
-                "status": p.status(now, book.penalties),
+                "status": p.status(now, book.rules),
                 "why": p.why,
                 "addrs": p.addrs,
                 "last_ok": p.last_ok or None,

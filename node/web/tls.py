@@ -1,4 +1,4 @@
-"""The web listener's self-signed certificate: made at ``init``, its fingerprint shown so a phone can check it.
+"""The web listener's self-signed certificate: made at ``init``, its fingerprint shown for a phone to check.
 
 Members on the LAN or a mesh reach the pages over TLS; no authority vouches for a node's certificate, so
 the operator reads its SHA-256 fingerprint aloud (``tequio info``) or shows it as a QR (``tequio web qr``).

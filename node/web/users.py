@@ -97,7 +97,9 @@ class AuditEntry:
 class UserDB:
     """Accounts, set-up tokens, the session secret and the audit log of one node's web pages."""
 
-    def __init__(self, home: Path, clock: Callable[[], int], rng: Callable[[int], bytes] = os.urandom) -> None:
+    def __init__(
+        self, home: Path, clock: Callable[[], int], rng: Callable[[int], bytes] = os.urandom
+    ) -> None:
         self.path = home / USERS_FILE
         self.clock = clock
         self.rng = rng
@@ -158,7 +160,7 @@ class UserDB:
             ).fetchone()
         return User(row[0], row[1], bool(row[2]), row[3], row[4]) if row else None
 
-    def list(self) -> list[User]:
+    def all(self) -> list[User]:
         with self._conn() as c:
             rows = c.execute(
                 "SELECT name, role, hash IS NOT NULL, created, generation FROM users ORDER BY name"
@@ -215,9 +217,7 @@ class UserDB:
         token = self.rng(24).hex()
         with self._conn() as c:
             c.execute("DELETE FROM setup WHERE name = ? OR expires < ?", (name, self.clock()))
-            c.execute(
-                "INSERT INTO setup VALUES (?, ?, ?)", (_token_hash(token), name, self.clock() + ttl_ms)
-            )
+            c.execute("INSERT INTO setup VALUES (?, ?, ?)", (_token_hash(token), name, self.clock() + ttl_ms))
         return token
 
     def setup_name(self, token: str) -> str | None:

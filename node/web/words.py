@@ -1,4 +1,4 @@
-"""What the node says to people, in the page's language: rules in plain words, actions, and the node's messages.
+"""What the node says to people in the page's language: rules in plain words, actions, the node's messages.
 
 The node's own errors are English sentences (the CLI prints them); here each known one is matched by
 a pattern and shown from the catalog with its details filled in. One the table does not know is
@@ -115,11 +115,14 @@ def rule_words(rule: Mapping[str, Any]) -> str:
         if ms:
             days, rest = divmod(int(ms), 86_400_000)
             if days and not rest:
-                parts.append(ngettext("open at least %(num)d day", "open at least %(num)d days", days) % {"num": days})
+                parts.append(
+                    ngettext("open at least %(num)d day", "open at least %(num)d days", days) % {"num": days}
+                )
             else:
                 hours = max(1, int(ms) // 3_600_000)
                 parts.append(
-                    ngettext("open at least %(num)d hour", "open at least %(num)d hours", hours) % {"num": hours}
+                    ngettext("open at least %(num)d hour", "open at least %(num)d hours", hours)
+                    % {"num": hours}
                 )
         text = _("a vote of the members, by %(method)s", method=method_name(str(rule.get("method"))))
         if parts:
@@ -138,12 +141,18 @@ _MESSAGES: list[tuple[re.Pattern[str], str]] = [
         (r"that node is already a member", N_("that organisation is already a member")),
         (r"that node is not a member", N_("that organisation is not a member")),
         (r"this node is not a member of that group", N_("this node is not a member of that coalition")),
-        (r"nobody may (?P<action>\S+) in this group", N_("nobody may do that in this coalition (%(action)s)")),
+        (
+            r"nobody may (?P<action>\S+) in this group",
+            N_("nobody may do that in this coalition (%(action)s)"),
+        ),
         (
             r"(?P<action>\S+) needs the role (?P<role>\S+), which this node does not hold",
             N_("%(action)s needs the role %(role)s, which this organisation does not hold"),
         ),
-        (r"every node would ignore that(?: proposal| close)?: (?P<why>.*)", N_("every node would ignore that: %(why)s")),
+        (
+            r"every node would ignore that(?: proposal| close)?: (?P<why>.*)",
+            N_("every node would ignore that: %(why)s"),
+        ),
         (
             r"the proposal is (?P<status>\w+): ballots after the close are not counted",
             N_("the proposal is already closed (%(status)s): ballots after the close are not counted"),
@@ -152,13 +161,19 @@ _MESSAGES: list[tuple[re.Pattern[str], str]] = [
             r"this node is not in the proposal's electorate.*",
             N_("this organisation was not a member when the proposal opened, so it cannot vote on it"),
         ),
-        (r"not a valid ballot for (?P<method>\S+): (?P<why>.*)", N_("not a valid ballot (%(method)s): %(why)s")),
+        (
+            r"not a valid ballot for (?P<method>\S+): (?P<why>.*)",
+            N_("not a valid ballot (%(method)s): %(why)s"),
+        ),
         (r"the proposal is already (?P<status>\w+)", N_("the proposal is already %(status)s")),
         (
             r"only the node that opened a hidden vote can close it.*",
             N_("only the organisation that opened a secret vote can close it"),
         ),
-        (r"the ballots cannot be counted by (?P<method>\S+): (?P<why>.*)", N_("the ballots cannot be counted (%(method)s): %(why)s")),
+        (
+            r"the ballots cannot be counted by (?P<method>\S+): (?P<why>.*)",
+            N_("the ballots cannot be counted (%(method)s): %(why)s"),
+        ),
         (
             r"this item cannot leave this node: (?P<flags>.*?)\. A member with the .*",
             N_("this item cannot leave this node: %(flags)s. It must be cleared first."),
@@ -169,10 +184,19 @@ _MESSAGES: list[tuple[re.Pattern[str], str]] = [
             r"only the organisation that took the item in can (?P<what>\w+).*",
             N_("only the organisation that took the item in can do that"),
         ),
-        (r"the item is shared in several groups.*", N_("the item is shared in several coalitions: choose one")),
-        (r"this node holds no copy of that item it can review", N_("this node holds no copy of that item it can review")),
+        (
+            r"the item is shared in several groups.*",
+            N_("the item is shared in several coalitions: choose one"),
+        ),
+        (
+            r"this node holds no copy of that item it can review",
+            N_("this node holds no copy of that item it can review"),
+        ),
         (r"rules: (?P<why>.*)", N_("the rules are not valid: %(why)s")),
-        (r"a member is a 32-byte node key \(64 hex\)", N_("a member is a node key of 64 hexadecimal characters")),
+        (
+            r"a member is a 32-byte node key \(64 hex\)",
+            N_("a member is a node key of 64 hexadecimal characters"),
+        ),
         (r"(?P<key>[0-9a-f]{64}) is not a valid node key", N_("%(key)s is not a valid node key")),
         (r"no known peer matches (?P<what>.*)", N_("no known peer matches %(what)s")),
         (r"invite expired.*", N_("the invite has expired: ask for a new one")),

@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 
 from tequio.node import Node, TequioError
 from tequio.node.web import (
@@ -34,6 +34,7 @@ from tequio.node.web import (
     status_name,
     user_of,
 )
+
 from .records import CHECKS, STATUSES
 
 __all__ = ["MENU", "ROUTES", "TEMPLATES", "prepare_web_context"]
@@ -116,16 +117,20 @@ def _item(node: Node, sha_hex: str) -> dict[str, Any] | None:
     mine = rec.author == node.key and bool(b.get("nonce"))
     working = None
     try:
-        (facts, ref), _d = ev.current_working(node, rec) if mine else ((b.get("working"), ev.role_refs(rec).get("working")), None)
+        (facts, ref), _d = (
+            ev.current_working(node, rec)
+            if mine
+            else ((b.get("working"), ev.role_refs(rec).get("working")), None)
+        )
         if facts and ref is not None:
-            working = {"mime": facts.get("mime", ""), "size": facts.get("size", 0), "held": node.blobs.has(ref.hash)}
+            working = {
+                "mime": facts.get("mime", ""),
+                "size": facts.get("size", 0),
+                "held": node.blobs.has(ref.hash),
+            }
     except (TequioError, KeyError, IndexError):
         working = None
-    groups = [
-        {"scope": s, "name": st.name}
-        for s, st in node.governance.groups()
-        if st.is_member(node.key)
-    ]
+    groups = [{"scope": s, "name": st.name} for s, st in node.governance.groups() if st.is_member(node.key)]
     shared = sorted({r.scope for r in recs if r.scope.startswith("g:")})
     verif = [
         {
@@ -173,7 +178,10 @@ async def item_page(request: web.Request) -> web.Response:
     data = await in_worker(request, _item, sha) if _SHA.fullmatch(sha) else None
     if data is None:
         return await error_page(request, 404, _("This node holds no such evidence item."))
-    body = {"faces_at_risk": "faces of people at risk are visible" in data["flags"], "consent": data["consent"]}
+    body = {
+        "faces_at_risk": "faces of people at risk are visible" in data["flags"],
+        "consent": data["consent"],
+    }
     data["flags_words"] = _flags_words(body) if data["flags"] else []
     for v in data["verification"]:
         v["status_words"] = status_name(v["status"])
@@ -217,7 +225,9 @@ async def working_copy(request: web.Request) -> web.StreamResponse:
 
 
 async def add_page(request: web.Request) -> web.Response:
-    return await render(request, "evidence/add.html", {"max_mb": request.app[CTX].node.config.web.max_upload_mb})
+    return await render(
+        request, "evidence/add.html", {"max_mb": request.app[CTX].node.config.web.max_upload_mb}
+    )
 
 
 async def _receive(request: web.Request, folder: Path) -> tuple[dict[str, str], Path | None, str]:
@@ -229,21 +239,21 @@ async def _receive(request: web.Request, folder: Path) -> tuple[dict[str, str], 
     name = ""
     reader = await request.multipart()
     while (part := await reader.next()) is not None:
-        if not isinstance(part, web.BodyPartReader) and not hasattr(part, "read_chunk"):
-            continue
-        if part.name == "file" and part.filename is not None and path is None:  # type: ignore[union-attr]
-            name = re.sub(r"[^\w.\- ]", "_", Path(part.filename).name)[:200] or "upload"  # type: ignore[union-attr]
+        if not isinstance(part, BodyPartReader):
+            continue  # a nested multipart: not from our form
+        if part.name == "file" and part.filename is not None and path is None:
+            name = re.sub(r"[^\w.\- ]", "_", Path(part.filename).name)[:200] or "upload"
             fd, tmp = tempfile.mkstemp(prefix="upload-", dir=folder)
             path = Path(tmp)
             size = 0
             with os.fdopen(fd, "wb") as f:
-                while chunk := await part.read_chunk(1 << 16):  # type: ignore[union-attr]
+                while chunk := await part.read_chunk(1 << 16):
                     size += len(chunk)
                     if size > limit:
                         raise _TooLarge()
                     await loop.run_in_executor(None, f.write, chunk)
         elif part.name in _FIELDS:
-            raw = await part.read_chunk(_FIELD_MAX + 1)  # type: ignore[union-attr]
+            raw = await part.read_chunk(_FIELD_MAX + 1)
             fields[str(part.name)] = raw[:_FIELD_MAX].decode("utf-8", "replace")
     return fields, path, name
 
@@ -284,7 +294,11 @@ async def add(request: web.Request) -> web.StreamResponse:
         try:
             fields, path, name = await _receive(request, folder)
         except _TooLarge:
-            await flash(request, _("The file is larger than this node accepts (%(n)s MiB).", n=node.config.web.max_upload_mb), "error")
+            await flash(
+                request,
+                _("The file is larger than this node accepts (%(n)s MiB).", n=node.config.web.max_upload_mb),
+                "error",
+            )
             raise redirect("/evidence/add") from None
         if path is None or path.stat().st_size == 0:
             await flash(request, _("Choose a file to upload."), "error")
@@ -298,7 +312,9 @@ async def add(request: web.Request) -> web.StreamResponse:
         if path is not None:
             path.unlink(missing_ok=True)
     await audit(request, "evidence add", fields.get("title", "")[:200], sha)
-    await flash(request, _("Taken in: the original is sealed, and the working copy has its metadata removed."))
+    await flash(
+        request, _("Taken in: the original is sealed, and the working copy has its metadata removed.")
+    )
     raise redirect(f"/evidence/{sha}")
 
 
@@ -309,7 +325,9 @@ async def _post(request: web.Request) -> tuple[str, Any]:
     return sha, await request.post()
 
 
-async def _act(request: web.Request, sha: str, fn: Any, what: str, done: str, *args: Any) -> web.StreamResponse:
+async def _act(
+    request: web.Request, sha: str, fn: Any, what: str, done: str, *args: Any
+) -> web.StreamResponse:
     try:
         rid = await in_worker(request, fn, bytes.fromhex(sha), *args)
     except TequioError as e:
@@ -335,7 +353,9 @@ async def review(request: web.Request) -> web.StreamResponse:
         await flash(request, _("Choose a review status."), "error")
         raise redirect(f"/evidence/{sha}")
     note = str(form.get("note", ""))[:_FIELD_MAX]
-    return await _act(request, sha, ev.review, "evidence review", _("Review signed."), status, checks, note, _scope(form))
+    return await _act(
+        request, sha, ev.review, "evidence review", _("Review signed."), status, checks, note, _scope(form)
+    )
 
 
 async def share(request: web.Request) -> web.StreamResponse:
@@ -346,7 +366,9 @@ async def share(request: web.Request) -> web.StreamResponse:
     if scope is None:
         await flash(request, _("Choose a coalition."), "error")
         raise redirect(f"/evidence/{sha}")
-    return await _act(request, sha, ev.share, "evidence share", _("Shared: the coalition receives the working copy."), scope)
+    return await _act(
+        request, sha, ev.share, "evidence share", _("Shared: the coalition receives the working copy."), scope
+    )
 
 
 async def clear(request: web.Request) -> web.StreamResponse:
@@ -401,7 +423,12 @@ def _attention(node: Node) -> dict[str, int]:
     held = awaiting = 0
     for sha, rec in ev.items(node):
         b = rec.body or {}
-        if rec.author == node.key and b.get("nonce") and ev.safety_flags(b) and not ev._cleared(node, sha, None):
+        if (
+            rec.author == node.key
+            and b.get("nonce")
+            and ev.safety_flags(b)
+            and not ev._cleared(node, sha, None)
+        ):
             held += 1
         in_groups = [r for r in ev.indexed(node, sha, ["evidence.item"]) if r.scope.startswith("g:")]
         reviewed = {r.scope for r in ev.indexed(node, sha, [REVIEW]) if r.author == node.key}
@@ -418,9 +445,21 @@ def prepare_web_context(request: web.Request, context: dict[str, Any]) -> Any:
     async def add() -> None:
         counts = await in_worker(request, _attention)
         if counts["held"]:
-            context["attention"].append({"text": _("Evidence held by safety flags"), "count": counts["held"], "link": "/evidence/?only=held"})
+            context["attention"].append(
+                {
+                    "text": _("Evidence held by safety flags"),
+                    "count": counts["held"],
+                    "link": "/evidence/?only=held",
+                }
+            )
         if counts["awaiting"]:
-            context["attention"].append({"text": _("Evidence awaiting this organisation's review"), "count": counts["awaiting"], "link": "/evidence/"})
+            context["attention"].append(
+                {
+                    "text": _("Evidence awaiting this organisation's review"),
+                    "count": counts["awaiting"],
+                    "link": "/evidence/",
+                }
+            )
 
     return add()
 

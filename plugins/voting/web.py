@@ -80,7 +80,8 @@ def _show(node: Node, pid: str) -> dict[str, Any] | None:
     data["gid"] = scope[2:]
     data["group_name"] = st.name
     data["electorate"] = [
-        {**e, "name": e["name"] or names.get(bytes.fromhex(e["key"]), e["key"][:16])} for e in data["electorate"]
+        {**e, "name": e["name"] or names.get(bytes.fromhex(e["key"]), e["key"][:16])}
+        for e in data["electorate"]
     ]
     data["rule_words"] = rule_words(prop.rule) if prop.action else ""
     data["action_name"] = ""
@@ -106,7 +107,9 @@ async def proposal(request: web.Request) -> web.Response:
     return await render(request, "voting/proposal.html", {"p": data})
 
 
-def choice_from_form(method: str, options: list[str], form: Any, score_range: tuple[int, int] = (0, 5)) -> Any:
+def choice_from_form(
+    method: str, options: list[str], form: Any, score_range: tuple[int, int] = (0, 5)
+) -> Any:
     """The ballot a person filled in, in the method's own form; TequioError saying what is missing."""
     if method in ("yes-no", "consent"):
         choice = str(form.get("choice", ""))
@@ -160,7 +163,9 @@ def _cast(node: Node, pid: str, form: dict[str, Any]) -> str:
     from .ballot_io import cast
 
     scope, _st, prop = find_proposal(node, pid)
-    choice = choice_from_form(prop.method, list(prop.options), _Form(form), (prop.params.get("min", 0), prop.params.get("max", 5)))
+    choice = choice_from_form(
+        prop.method, list(prop.options), _Form(form), (prop.params.get("min", 0), prop.params.get("max", 5))
+    )
     return cast(node, scope, prop, choice).hex()
 
 
@@ -237,7 +242,9 @@ async def new_page(request: web.Request) -> web.Response:
     return await render(request, "voting/new.html", data)
 
 
-def _open(node: Node, gid: str, title: str, text: str, method: str, options: list[str], days: int, hidden: bool) -> str:
+def _open(
+    node: Node, gid: str, title: str, text: str, method: str, options: list[str], days: int, hidden: bool
+) -> str:
     from tequio.node.groups import propose
 
     from .methods import METHODS, TallyError
@@ -256,7 +263,16 @@ def _open(node: Node, gid: str, title: str, text: str, method: str, options: lis
     except TallyError as e:
         raise TequioError(str(e)) from None
     closes = node.clock() + days * 86_400_000 if days else None
-    return propose(node, scope, title, text, method=method, options=options if method not in ("yes-no", "consent") else (), closes_at=closes, hidden=hidden).hex()
+    return propose(
+        node,
+        scope,
+        title,
+        text,
+        method=method,
+        options=options if method not in ("yes-no", "consent") else (),
+        closes_at=closes,
+        hidden=hidden,
+    ).hex()
 
 
 async def new_proposal(request: web.Request) -> web.StreamResponse:
@@ -267,7 +283,9 @@ async def new_proposal(request: web.Request) -> web.StreamResponse:
     title = str(form.get("title", "")).strip()[:300]
     text = str(form.get("text", "")).strip()[:20_000]
     method = str(form.get("method", ""))
-    options = list(dict.fromkeys(o.strip()[:200] for o in str(form.get("options", "")).splitlines() if o.strip()))[:50]
+    options = list(
+        dict.fromkeys(o.strip()[:200] for o in str(form.get("options", "")).splitlines() if o.strip())
+    )[:50]
     try:
         days = int(str(form.get("days", "0")) or 0)
     except ValueError:
@@ -276,7 +294,17 @@ async def new_proposal(request: web.Request) -> web.StreamResponse:
         await flash(request, _("Give the proposal a title."), "error")
         raise redirect(f"/voting/new/{gid}")
     try:
-        pid = await in_worker(request, _open, gid, title, text, method, options, max(0, min(days, 365)), bool(form.get("hidden")))
+        pid = await in_worker(
+            request,
+            _open,
+            gid,
+            title,
+            text,
+            method,
+            options,
+            max(0, min(days, 365)),
+            bool(form.get("hidden")),
+        )
     except TequioError as e:
         await flash(request, message(str(e)), "error")
         raise redirect(f"/voting/new/{gid}") from None
