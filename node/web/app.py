@@ -250,6 +250,8 @@ def _guard(route: WebRoute) -> Handler:
         session = await get_session(request)
         user = await _session_user(ctx, session)
         request[USER] = user  # type: ignore[misc]
+        if request.method not in ("GET", "HEAD") and cross_site(request, origin_of(request)):
+            return await error_page(request, 403, i18n._("A form from another site was refused."))
         if route.role is not None:
             if user is None:
                 if request.method in ("GET", "HEAD"):
@@ -266,8 +268,6 @@ def _guard(route: WebRoute) -> Handler:
                     ),
                 )
         if request.method not in ("GET", "HEAD"):
-            if cross_site(request, origin_of(request)):
-                return await error_page(request, 403, i18n._("A form from another site was refused."))
             if request.content_type.startswith("multipart/"):
                 token = request.query.get(CSRF_FIELD)  # the body streams to disk: the token rides in the URL
             else:
@@ -424,7 +424,6 @@ def make_web_app(
         ),
         extensions=["jinja2.ext.i18n"],
         autoescape=True,
-        undefined=jinja2.StrictUndefined,
     )
     env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
     from .words import method_name, status_name
