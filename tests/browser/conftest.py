@@ -51,7 +51,11 @@ def login(page: Any, live: LiveNode, name: str = "ana") -> None:
 @pytest.fixture(scope="session")
 def axe_js() -> str:
     """axe-core from the npm registry, fetched once into a cache directory (never committed)."""
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "tequio-tests" / f"axe-{AXE_VERSION}"
+    cache = (
+        Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+        / "tequio-tests"
+        / f"axe-{AXE_VERSION}"
+    )
     js = cache / "node_modules" / "axe-core" / "axe.min.js"
     if not js.exists():
         cache.mkdir(parents=True, exist_ok=True)

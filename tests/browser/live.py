@@ -40,7 +40,9 @@ CHROMIUM_ARGS = [
 class LiveNode:
     """One organisation's node serving federation and pages until ``stop``."""
 
-    def __init__(self, home: Path, name: str, users: tuple[tuple[str, str], ...] = (("ana", "admin"),)) -> None:
+    def __init__(
+        self, home: Path, name: str, users: tuple[tuple[str, str], ...] = (("ana", "admin"),)
+    ) -> None:
         self.home = home
         self.name = name
         self._users = users
@@ -92,7 +94,9 @@ class LiveNode:
         try:
             await self._stop.wait()
         finally:
-            for t in tasks:
+            tasks[-1].cancel()
+            _, late = await asyncio.wait(tasks, timeout=5)  # gossip and blobs end on the stop event
+            for t in late:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await web_runner.cleanup()
@@ -168,3 +172,60 @@ def nodes(base: Path, *names: str) -> Any:
     finally:
         for n in made:
             n.stop()
+
+
+def populate(a: LiveNode, b: LiveNode, photo_dir: Path) -> dict[str, str]:
+    """A coalition, an open and a closed proposal, an evidence item: every page has something to show.
+    Returns the pages to look at, by name."""
+    from tequio.governance import ADMIT
+    from tequio.node.groups import close, create_group, propose
+    from tequio.plugins.evidence import items as ev
+    from tequio.plugins.voting.ballot_io import cast
+
+    a.connect(b)
+    scope = a.call(lambda n: create_group(n, "Red de Búsqueda", [(b.node.key, b.name, [])])[1])
+    b.wait_for(lambda n: n.governance.state(scope))
+    gid = scope[2:]
+    key = bytes(32 * [7])
+
+    def proposals(n: Node) -> tuple[str, str]:
+        from nacl.signing import SigningKey
+
+        newcomer = bytes(SigningKey(key).verify_key)
+        open_pid = propose(
+            n,
+            scope,
+            "Admitir al Observatorio",
+            action={"action": ADMIT, "args": {"key": newcomer, "name": "Observatorio"}},
+        )
+        irv = propose(
+            n, scope, "Prioridad del año", method="irv", options=["Búsqueda", "Documentación", "Formación"]
+        )
+        st = n.governance.state(scope)
+        assert st is not None
+        cast(n, scope, st.proposals[irv], ["Documentación", "Búsqueda"])
+        close(n, scope, irv)
+        return open_pid.hex(), irv.hex()
+
+    open_pid, irv = a.call(proposals)
+    photo = photo_dir / "IMG_0002.jpg"
+    make_photo(photo)
+    sha = a.call(
+        lambda n: ev.intake(n, photo, "Detención en el Zócalo", where="Centro", consent="yes").sha256.hex()
+    )
+    a.call(lambda n: ev.share(n, bytes.fromhex(sha), scope))
+    return {
+        "login": "login",
+        "dashboard": "",
+        "coalitions": "groups",
+        "coalition": f"groups/{gid}",
+        "votes": "voting/",
+        "proposal (open)": f"voting/{open_pid}",
+        "proposal (IRV result)": f"voting/{irv}",
+        "new proposal": f"voting/new/{gid}",
+        "records": "records",
+        "peers": "peers",
+        "evidence": "evidence/",
+        "evidence item": f"evidence/{sha}",
+        "add evidence": "evidence/add",
+    }

@@ -49,6 +49,7 @@ def test_a_cross_site_form_post_is_refused(phone: Any, casa: LiveNode) -> None:
         '<input name="name" value="Coalición falsa"><input name="csrf_token" value="guessed"></form>'
         "<script>document.getElementById('f').submit()</script></body></html>"
     )
+
     async def evil_page(request: web.Request) -> web.Response:
         return web.Response(text=evil, content_type="text/html")
 
