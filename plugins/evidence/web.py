@@ -246,12 +246,16 @@ async def _receive(request: web.Request, folder: Path) -> tuple[dict[str, str], 
             fd, tmp = tempfile.mkstemp(prefix="upload-", dir=folder)
             path = Path(tmp)
             size = 0
-            with os.fdopen(fd, "wb") as f:
-                while chunk := await part.read_chunk(1 << 16):
-                    size += len(chunk)
-                    if size > limit:
-                        raise _TooLarge()
-                    await loop.run_in_executor(None, f.write, chunk)
+            try:
+                with os.fdopen(fd, "wb") as f:
+                    while chunk := await part.read_chunk(1 << 16):
+                        size += len(chunk)
+                        if size > limit:
+                            raise _TooLarge()
+                        await loop.run_in_executor(None, f.write, chunk)
+            except BaseException:  # too large, the client gone, anything: no plain file stays behind
+                path.unlink(missing_ok=True)
+                raise
         elif part.name in _FIELDS:
             raw = await part.read_chunk(_FIELD_MAX + 1)
             fields[str(part.name)] = raw[:_FIELD_MAX].decode("utf-8", "replace")
@@ -265,8 +269,9 @@ class _TooLarge(Exception):
 def _intake(node: Node, path: Path, name: str, fields: dict[str, str]) -> str:
     from . import items as ev
 
-    named = path.with_name(f"{path.name}-{name}")
-    path.rename(named)  # intake records the file's name; it is the person's, not our temporary one
+    room = Path(tempfile.mkdtemp(prefix="named-", dir=path.parent))
+    named = room / name
+    path.rename(named)  # intake records the file's name: the person's, not our temporary one
     try:
         consent = fields.get("consent", "unknown")
         got = ev.intake(
@@ -282,6 +287,7 @@ def _intake(node: Node, path: Path, name: str, fields: dict[str, str]) -> str:
         )
     finally:
         named.unlink(missing_ok=True)
+        room.rmdir()
     return got.sha256.hex()
 
 

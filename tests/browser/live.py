@@ -124,7 +124,7 @@ class LiveNode:
         return fut.result(timeout)
 
     def wait_for(self, what: Callable[[Node], T | None], timeout: float = 45) -> T:
-        """Until ``what(node)`` is truthy (it is asked again whenever the store changes), at most ``timeout``."""
+        """Until ``what(node)`` is truthy (asked again whenever the store changes), at most ``timeout``."""
         deadline = self.loop.time() + timeout
         while True:
             self.changed.clear()

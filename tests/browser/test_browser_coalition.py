@@ -1,4 +1,4 @@
-"""Three real nodes form a coalition through their pages and admit a fourth by votes cast on each node's pages."""
+"""Three real nodes form a coalition through their pages, then admit a fourth by votes on each one's pages."""
 
 from __future__ import annotations
 

@@ -5,7 +5,6 @@ by keyboard, WCAG AA (axe-core), and the dashboard's first load over an emulated
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,17 +23,30 @@ def scene(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveNode, 
         yield a, populate(a, b, base)
 
 
-def _focusables(page: Any) -> int:
-    return int(
-        page.evaluate(
-            """() => { const stops = new Set(); let i = 0;
-            for (const el of document.querySelectorAll(
-                'a[href], button:not([disabled]), input:not([type=hidden]):not([disabled]), select, textarea, [tabindex="0"]'))
-            { // a radio group is one tab stop (arrow keys move inside it)
-              el.dataset.kb = el.type === 'radio' ? 'radio:' + el.name : String(i++); stops.add(el.dataset.kb); }
-            return stops.size; }"""
+CONTROLS = (
+    ", ".join(
+        (
+            "a[href]",
+            "button:not([disabled])",
+            "input:not([type=hidden]):not([disabled])",
+            "select",
+            "textarea",
         )
     )
+    + ', [tabindex="0"]'
+)
+# Marks every tab stop (a radio group is one: arrow keys move inside it) and counts them.
+MARK = """(sel) => { const stops = new Set(); let i = 0;
+  for (const el of document.querySelectorAll(sel)) {
+    el.dataset.kb = el.type === 'radio' ? 'radio:' + el.name : String(i++); stops.add(el.dataset.kb); }
+  return stops.size; }"""
+AXE = """async () => { const r = await axe.run(document, {runOnly: {type: 'tag',
+  values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}});
+  return r.violations.map(v => v.id + ': ' + v.nodes.map(n => n.target.join(' ')).join(', ')); }"""
+
+
+def _focusables(page: Any) -> int:
+    return int(page.evaluate(MARK, CONTROLS))
 
 
 def test_every_page_is_light_local_labelled_reachable_and_aa(browser: Any, scene: Any, axe_js: str) -> None:
@@ -59,11 +71,7 @@ def test_every_page_is_light_local_labelled_reachable_and_aa(browser: Any, scene
             assert weight <= MAX_PAGE_BYTES, (name, weight)
             assert page.evaluate("document.documentElement.scrollWidth") <= 360, name
             page.add_script_tag(content=axe_js)
-            result = page.evaluate(
-                """async () => { const r = await axe.run(document, {runOnly: {type: 'tag',
-                values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}});
-                return r.violations.map(v => v.id + ': ' + v.nodes.map(n => n.target.join(' ')).join(', ')); }"""
-            )
+            result = page.evaluate(AXE)
             assert result == [], (name, result)
             total = _focusables(page)
             reached = set()
