@@ -109,10 +109,10 @@ async def test_uploads_refuse_oversize_and_neutralise_hostile_names(casa: Node, 
     async with Site(casa) as s:
         s.user("ana", "member")
         await s.login("ana")
-        status, html, url = await _upload(s, big, {"title": "Demasiado"})
+        _status, html, url = await _upload(s, big, {"title": "Demasiado"})
         assert url.endswith("/evidence/add") and "larger than this node accepts (1 MiB)" in html
         assert ev.items(casa) == []
-        status, html, url = await _upload(
+        _status, html, url = await _upload(
             s, small, {"title": "Nombre"}, filename="../../etc/passwd\u202etxt.exe"
         )
         sha = url.rsplit("/", 1)[1]

@@ -303,6 +303,11 @@ async def favicon(request: web.Request) -> web.StreamResponse:
     raise web.HTTPNoContent()
 
 
+async def robots(request: web.Request) -> web.StreamResponse:
+    """Search engines stay out, should a node ever be reachable from one."""
+    return web.Response(text="User-agent: *\nDisallow: /\n")
+
+
 ROUTES: list[WebRoute] = [
     WebRoute("GET", "/login", login_page, role=None),
     WebRoute("POST", "/login", login, role=None),
@@ -310,6 +315,7 @@ ROUTES: list[WebRoute] = [
     WebRoute("POST", "/setup/{token}", setup, role=None),
     WebRoute("POST", "/logout", logout, role=None),
     WebRoute("GET", "/favicon.ico", favicon, role=None),
+    WebRoute("GET", "/robots.txt", robots, role=None),
     WebRoute("GET", "/", dashboard),
     WebRoute("GET", "/records", records),
     *group_pages.ROUTES,
