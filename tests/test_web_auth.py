@@ -234,3 +234,11 @@ async def test_audit_log_names_the_person_and_stays_local(casa: Node) -> None:
         assert log[0].record == url.rsplit("/", 1)[1]
         # The audit log is not in the record store: nothing about it can sync.
         assert all(b"ana" not in w for w in casa.export())
+
+
+def test_docs_list_every_route_with_its_role(casa: Node) -> None:
+    from tequio.node.web import make_web_app
+    from tequio.node.web.app import role_table
+    from tests.conftest import ROOT
+
+    assert role_table(make_web_app(casa)) in (ROOT / "docs" / "web.md").read_text(encoding="utf-8")

@@ -386,7 +386,6 @@ def make_web_app(
 ) -> web.Application:
     """The pages of ``node``. ``port`` is the listener's (for the Host check; set it once bound)."""
     ctx = WebContext(node, fed, tls, bind_host, port)
-    ctx.twin = node.twin()
     app = web.Application(
         middlewares=[
             _outer,
@@ -443,7 +442,7 @@ def make_web_app(
 
     async def on_startup(app: web.Application) -> None:
         loop = asyncio.get_running_loop()
-        assert ctx.twin is not None
+        ctx.twin = node.twin()  # opened here, closed on cleanup: an app never started holds no connection
 
         def wake() -> None:
             loop.call_soon_threadsafe(node._changed)  # gossip runs on the loop: wake it from there
@@ -503,3 +502,14 @@ def route_table(app: web.Application) -> Sequence[tuple[str, str, str | None]]:
         path = info.get("path") or info.get("formatter") or info.get("prefix") or ""
         out.append((r.method, str(path), role))
     return out
+
+
+def role_table(app: web.Application) -> str:
+    """The Markdown table of every page and the least role it needs (docs/web.md holds it verbatim)."""
+    names = {None: "anyone", "reader": "reader", "member": "member", "admin": "admin"}
+    rows = ["| method | page | least role |", "|---|---|---|"]
+    for method, path, role in sorted(route_table(app), key=lambda r: (r[1], r[0])):
+        if role == "static" or method == "HEAD":
+            continue
+        rows.append(f"| {method} | `{path}` | {names.get(role, role)} |")
+    return "\n".join(rows) + "\n"
