@@ -242,3 +242,19 @@ def test_docs_list_every_route_with_its_role(casa: Node) -> None:
     from tests.conftest import ROOT
 
     assert role_table(make_web_app(casa)) in (ROOT / "docs" / "web.md").read_text(encoding="utf-8")
+
+
+def test_after_login_only_local_paths() -> None:
+    from tequio.node.web.app import safe_next
+
+    assert safe_next("/groups?x=1") == "/groups?x=1"
+    for bad in (
+        "//evil.example",
+        "/\t/evil.example",
+        "/\\evil",
+        "https://evil.example",
+        "",
+        None,
+        "/" + "a" * 600,
+    ):
+        assert safe_next(bad) == "/"

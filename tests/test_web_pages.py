@@ -230,3 +230,18 @@ async def test_unknown_ids_and_hostile_paths_get_a_page_not_a_crash(casa: Node) 
         status, html = await s.get("/")
         assert status == 200
         assert token_in(html)
+
+
+async def test_an_item_page_speaks_spanish_down_to_the_custody_timeline(casa: Node, tmp_path: Path) -> None:
+    doc = tmp_path / "acta.txt"
+    doc.write_text("acta de la asamblea\n")
+    async with Site(casa) as s:
+        s.user("ana", "member")
+        await s.login("ana")
+        _st, _html, url = await _upload(s, doc, {"title": "Acta", "consent": "no", "faces_at_risk": "1"})
+        _st, html = await s.get(url.replace(s.base, "") + "?lang=es")
+        assert "recibida: «Acta»" in html and "Casa (este nodo)" in html
+        assert (
+            "Retenida en este nodo: se ven rostros de personas en riesgo; el consentimiento es «no»" in html
+        )
+        assert "Chain of custody" not in html and "intake:" not in html

@@ -177,7 +177,14 @@ def redirect(path: str) -> web.HTTPSeeOther:
 
 def safe_next(path: str | None) -> str:
     """A local path to go back to after login; anything else goes to the dashboard."""
-    if not path or not path.startswith("/") or path.startswith("//") or "\\" in path or len(path) > 500:
+    if (
+        not path
+        or not path.startswith("/")
+        or path.startswith("//")
+        or "\\" in path
+        or len(path) > 500
+        or any(ord(ch) < 0x21 or ord(ch) == 0x7F for ch in path)  # browsers drop tabs: "/\t/x" is "//x"
+    ):
         return "/"
     return path
 

@@ -27,6 +27,7 @@ from tequio.node.web import (
     audit,
     error_page,
     flash,
+    gettext,
     in_worker,
     message,
     redirect,
@@ -139,7 +140,10 @@ def _item(node: Node, sha_hex: str) -> dict[str, Any] | None:
             "status": v.status,
             "required": v.required,
             "verified": len(v.verified_by),
-            "latest": [(ev._org(node, k), s) for k, s in sorted(v.latest.items())],
+            "latest": [
+                (f"{node.name} ({_('this node')})" if k == node.key else ev._org(node, k), s)
+                for k, s in sorted(v.latest.items())
+            ],
         }
         for v in ev.verification(node, sha)
     ]
@@ -161,8 +165,8 @@ def _item(node: Node, sha_hex: str) -> dict[str, Any] | None:
         "working": working,
         "inline": bool(working and working["mime"] in _INLINE),
         "mine": mine,
-        "from": ev._org(node, rec.author),
-        "chain": ev.chain(node, sha),
+        "from": f"{node.name} ({_('this node')})" if rec.author == node.key else ev._org(node, rec.author),
+        "chain": _chain(node, sha),
         "verification": verif,
         "flags": flags,
         "held": bool(flags) and not ev._cleared(node, sha, None),
@@ -171,6 +175,70 @@ def _item(node: Node, sha_hex: str) -> dict[str, Any] | None:
         "statuses": STATUSES,
         "checks": CHECKS,
     }
+
+
+def _group_name(node: Node, scope: str) -> str:
+    st = node.governance.state(scope) if scope.startswith("g:") else None
+    return st.name if st is not None else _("another organisation")
+
+
+def _what(node: Node, rec: Any) -> str:
+    """A custody event in the page's language (the CLI's ``evidence show`` says it in English)."""
+    b = rec.body or {}
+    kind = rec.kind
+    if kind == "evidence.item":
+        if b.get("nonce"):
+            mime = (b.get("original") or {}).get("mime", "")
+            return _("taken in: “%(title)s” (%(mime)s)", title=b.get("title", ""), mime=mime)
+        if b.get("original"):
+            return _("copy in %(where)s (original and working copy)", where=_group_name(node, rec.scope))
+        return _("copy in %(where)s (working copy)", where=_group_name(node, rec.scope))
+    if kind == "evidence.derivation":
+        return _(
+            "working copy derived; removed: %(what)s", what=", ".join(b.get("removed", [])) or _("nothing")
+        )
+    if kind == "evidence.review":
+        checks = ", ".join(gettext(CHECK_NAMES[c]) for c in b.get("checks", []) if c in CHECK_NAMES)
+        text = _("review: %(status)s", status=status_name(str(b.get("status"))))
+        return text + (f" [{checks}]" if checks else "") + (f" — {b['note']}" if b.get("note") else "")
+    if kind == "evidence.custody":
+        d = b.get("detail") or {}
+        event = b.get("event")
+        if event == "share":
+            return _("shared with %(where)s", where=_group_name(node, str(d.get("scope", ""))))
+        if event == "transfer":
+            return _("handed to another organisation")
+        if event == "export":
+            return (
+                _("export failed")
+                if d.get("failed")
+                else _("exported in a court package (%(file)s)", file=d.get("file", ""))
+            )
+        if event == "fixity":
+            return _(
+                "files re-hashed: %(result)s", result=", ".join(f"{k} {v}" for k, v in sorted(d.items()))
+            )
+        if event == "clear":
+            return _("cleared for sharing: %(note)s", note=d.get("note", ""))
+        if event == "redaction":
+            return _("working copy redacted: %(note)s", note=d.get("note", ""))
+        if event == "incident":
+            return _("added to an incident")
+    if kind == "evidence.ack":
+        return _("receipt acknowledged, hashes checked")
+    return str(kind)
+
+
+def _chain(node: Node, sha: bytes) -> list[dict[str, Any]]:
+    from . import items as ev
+
+    records = {r.id.hex(): r for r in ev.indexed(node, sha)}
+    out = []
+    for c in ev.chain(node, sha):
+        rec = records.get(c["record"])
+        who = f"{node.name} ({_('this node')})" if c["author"] == node.key.hex() else c["who"]
+        out.append({**c, "who": who, "what": _what(node, rec) if rec is not None else c["what"]})
+    return out
 
 
 async def item_page(request: web.Request) -> web.Response:
@@ -257,8 +325,10 @@ async def _receive(request: web.Request, folder: Path) -> tuple[dict[str, str], 
                 path.unlink(missing_ok=True)
                 raise
         elif part.name in _FIELDS:
-            raw = await part.read_chunk(_FIELD_MAX + 1)
-            fields[str(part.name)] = raw[:_FIELD_MAX].decode("utf-8", "replace")
+            raw = b""
+            while len(raw) <= _FIELD_MAX and (chunk := await part.read_chunk(8192)):
+                raw += chunk  # bounded: the rest of an oversized field is skipped by the reader
+            fields[str(part.name)] = raw[:_FIELD_MAX].decode("utf-8", "ignore")
     return fields, path, name
 
 
