@@ -1,4 +1,8 @@
-"""One headless Chromium (Debian's, driven by Playwright) for the whole browser tier; a context per test."""
+"""One headless Chromium (Debian's, driven by Playwright) for the whole browser tier; a context per test.
+
+The browser is package-scoped, not session-scoped: while Playwright's sync API is open, its event
+loop counts as running in this thread, and the tests after this package start loops of their own.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +19,7 @@ from .live import CHROMIUM, CHROMIUM_ARGS, PASSWORD, LiveNode
 AXE_VERSION = "4.10.3"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
