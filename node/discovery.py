@@ -11,6 +11,7 @@ import time
 from typing import TYPE_CHECKING
 
 from tequio.federation.discovery import (
+    MAX_CANDIDATES,
     Discovery,
     advertised_ips,
     answers_as,
@@ -90,9 +91,13 @@ async def run_discovery(fed: Federation, bound: list[tuple[str, int]], stop: asy
     wildcard = any(h in _WILDCARDS for h, _ in bound)
     specific = advertised_ips(bound)
     refresher = _Refresher(fed)
+    seen: set[bytes] = set()  # nodes already logged in this run, bounded like the candidate table
 
     def found(key: bytes, name: str, addrs: list[str]) -> None:
         record_candidate(fed.peers.conn, key, name, addrs, node.clock())
+        if key not in seen and len(seen) < MAX_CANDIDATES:
+            seen.add(key)  # once per node: a LAN re-announces all the time (the name is only a claim)
+            log.info("discovery: %s seen on the LAN at %s", fingerprint(key), ", ".join(addrs))
         refresher.offer(key, name, addrs)
 
     disc = Discovery(

@@ -87,9 +87,9 @@ class NodeSyncHost:
         return self.store.records_since(position, limit)
 
     def wanted_blobs(self, limit: int) -> list[tuple[bytes, int]]:
-        return [(h, size) for h, size in self.store.blob_refs(limit * 4) if not self.node.blobs.has(h)][
-            :limit
-        ]
+        wanted = [(h, size) for h, size in self.store.blob_refs(limit * 4) if not self.node.blobs.has(h)]
+        self.node.plugins.pm.hook.prepare_wanted_blobs(node=self.node, wanted=wanted)
+        return wanted[:limit]
 
     def may_fetch(self, peer: bytes, h: bytes) -> bool:
         return any(self.may_read(peer, a, s) for a, s in self.store.blob_scopes(h))

@@ -54,6 +54,11 @@ def on_records_stored(node: Node, db: Database, records: list[StoredRecord]) -> 
 
 
 @hookspec
+def prepare_wanted_blobs(node: Node, wanted: list[tuple[bytes, int]]) -> None:
+    """Filter or reorder, in place, the (hash, size) blobs this node is about to fetch from peers."""
+
+
+@hookspec
 def on_fork(node: Node, proof: ForkProof) -> None:
     """Alert on a fork: one author signed two different records for the same place in a feed."""
 

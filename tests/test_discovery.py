@@ -6,15 +6,12 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +39,11 @@ from tequio.federation.http import make_fed_app
 from tequio.federation.peers import PeerBook
 from tequio.node import Node
 from tequio.node.federation import Federation
+from tests import lannodes, netlink
 from tests.conftest import TEQUIO
+from tests.lannodes import tequio_init
+from tests.lannodes import trust as _trust
+from tests.netlink import NetlinkError
 
 KEY = SigningKey(b"k" * 32).verify_key.encode()  # real keys: only usable keys can be trusted
 OTHER = SigningKey(b"o" * 32).verify_key.encode()
@@ -292,10 +293,6 @@ asyncio.run(main(json.loads(sys.argv[1])))
 """
 
 
-def _ip(*args: str) -> None:
-    subprocess.run(["ip", *args], check=True, capture_output=True, timeout=30)
-
-
 @dataclass
 class LanNode:
     label: str
@@ -314,47 +311,17 @@ class LanNode:
         return self.log.read_text(errors="replace") if self.log and self.log.exists() else ""
 
 
-@dataclass
-class Lan:
-    tag: str
-    root: Path
-    namespaces: list[str] = field(default_factory=list)
-    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
-    nodes: dict[str, LanNode] = field(default_factory=dict)
-    veth: dict[str, str] = field(default_factory=dict)
-    bridge: str = ""
+class Lan(netlink.Lan):
+    """The emulated LAN (``tests/netlink.py``, ideal links) with Tequio nodes on some hosts."""
 
-    def netns(self, label: str) -> str:
-        ns = f"{self.tag}-{label}"
-        _ip("netns", "add", ns)
-        self.namespaces.append(ns)
-        return ns
-
-    def host(self, label: str, n: int) -> tuple[str, str]:
-        """A namespace with one veth on the LAN's bridge, address ``SUBNET.n``."""
-        ns = self.netns(label)
-        inside, outside = f"{self.tag}{label}i"[-15:], f"{self.tag}{label}o"[-15:]
-        _ip("link", "add", inside, "type", "veth", "peer", "name", outside)
-        _ip("link", "set", inside, "netns", ns)
-        _ip("link", "set", outside, "netns", self.bridge)
-        _ip("-n", self.bridge, "link", "set", outside, "master", "br0", "up")
-        _ip("-n", ns, "addr", "add", f"{SUBNET}.{n}/24", "dev", inside)
-        _ip("-n", ns, "link", "set", inside, "up")
-        _ip("-n", ns, "link", "set", "lo", "up")
-        self.veth[label] = inside
-        return ns, f"{SUBNET}.{n}"
+    def __init__(self, root: Path) -> None:
+        super().__init__(root, subnet=SUBNET)
+        self.nodes: dict[str, LanNode] = {}
 
     def node(self, label: str, n: int, name: str) -> LanNode:
-        ns, ip = self.host(label, n)
+        host = self.host(label, n=n)
         home = self.root / label
-        r = subprocess.run(
-            [TEQUIO, "--home", str(home), "init", "--name", name, "--json"],
-            capture_output=True,
-            env=ENV,
-            timeout=60,
-            check=True,
-        )
-        node = LanNode(label, ns, home, bytes.fromhex(json.loads(r.stdout)["key"]), ip)
+        node = LanNode(label, host.ns, home, tequio_init(home, name), host.ip)
         self.nodes[label] = node
         return node
 
@@ -373,57 +340,13 @@ class Lan:
             )
         self.procs.append(node.proc)
 
-    def close(self) -> None:
-        for p in self.procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        for p in self.procs:
-            try:
-                p.wait(15)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait(5)
-        for ns in reversed(self.namespaces):
-            subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=30)
-
-
-def _trust(home: Path, key: bytes, name: str, addrs: list[str]) -> None:
-    """What a completed invite leaves in the store (done before ``serve`` starts, as an operator would)."""
-    node = Node.open(home, unlock=False)
-    try:
-        _book(node).trust(key, name, addrs)
-    finally:
-        node.close()
-
 
 def candidates(node: LanNode) -> dict[bytes, dict[str, Any]]:
-    """``tequio peer candidates --json``; straight from the table if that command is missing."""
-    r = subprocess.run(
-        [TEQUIO, "--home", str(node.home), "peer", "candidates", "--json"],
-        capture_output=True,
-        env=ENV,
-        timeout=60,
-    )
-    if r.returncode == 0:
-        return {bytes.fromhex(c["key"]): c for c in json.loads(r.stdout)}
-    with _read_only(node.home) as db:
-        rows = db.execute("SELECT key, name, addrs, seen FROM fed_candidates").fetchall()
-    return {k: {"key": k.hex(), "name": n, "addrs": json.loads(a), "seen": s} for k, n, a, s in rows}
+    return lannodes.candidates(node.home)
 
 
 def peers(node: LanNode) -> dict[bytes, tuple[str, list[str]]]:
-    with _read_only(node.home) as db:
-        rows = db.execute("SELECT key, state, addrs FROM fed_peers").fetchall()
-    return {k: (s, json.loads(a)) for k, s, a in rows}
-
-
-@contextmanager
-def _read_only(home: Path) -> Iterator[sqlite3.Connection]:
-    conn = sqlite3.connect(f"file:{home / 'tequio.sqlite'}?mode=ro", uri=True, timeout=10)
-    try:
-        yield conn
-    finally:
-        conn.close()
+    return lannodes.peers(node.home)
 
 
 def wait_for(what: str, check: Callable[[], bool], lan: Lan, timeout: float = 30.0) -> None:
@@ -439,19 +362,6 @@ def wait_for(what: str, check: Callable[[], bool], lan: Lan, timeout: float = 30
         time.sleep(0.25)
 
 
-def _can_make_namespaces(tag: str) -> None:
-    probe = f"{tag}-probe"
-    r = subprocess.run(["ip", "netns", "add", probe], capture_output=True, text=True, timeout=30)
-    if r.returncode != 0:
-        err = r.stderr.strip()
-        if "permission" in err.lower() or "not permitted" in err.lower():
-            pytest.skip(
-                f"'ip netns add' is not permitted here ({err}): the LAN tests need root or CAP_SYS_ADMIN"
-            )
-        pytest.fail(f"'ip netns add' failed: {err}")
-    subprocess.run(["ip", "netns", "del", probe], capture_output=True, timeout=30)
-
-
 KEY_S = SigningKey(b"s" * 32).verify_key.encode()  # a stranger, advertised validly by mallory
 KEY_T = SigningKey(b"t" * 32).verify_key.encode()  # trusted by A; mallory claims it from another host
 KEY_U = SigningKey(b"u" * 32).verify_key.encode()  # advertised in ways that are all invalid
@@ -462,13 +372,11 @@ def lan(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lan]:
     """Five hosts on one bridge: A and B discover (and already trust each other, at stale addresses;
     A also trusts T, which is not there), C runs with ``--no-discovery``, D with
     ``federation.discovery = false``, and M advertises garbage and lies."""
-    tag = f"tq{os.getpid() % 100000}"
-    _can_make_namespaces(tag)
-    net = Lan(tag, tmp_path_factory.mktemp("lan"))
     try:
-        net.bridge = net.netns("hub")
-        _ip("-n", net.bridge, "link", "add", "br0", "type", "bridge", "mcast_snooping", "0")
-        _ip("-n", net.bridge, "link", "set", "br0", "up")
+        net = Lan(tmp_path_factory.mktemp("lan"))
+    except NetlinkError as e:  # never a skip: CI runs as root, a LAN that cannot be built is a failure
+        pytest.fail(f"cannot build the emulated LAN: {e}")
+    try:
         a, b = net.node("a", 1, "Node A"), net.node("b", 2, "Node B")
         c, d = net.node("c", 3, "Node C"), net.node("d", 4, "Node D")
         cfg = d.home / "tequio.toml"
@@ -479,7 +387,8 @@ def lan(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lan]:
         _trust(b.home, a.key, "Node A", ["10.99.99.98:7348"])
         for n, extra in ((a, ()), (b, ()), (c, ("--no-discovery",)), (d, ())):
             net.serve(n, *extra)
-        m_ns, m_ip = net.host("m", 9)
+        m = net.host("m", n=9)
+        m_ns, m_ip = m.ns, m.ip
         entry = lambda text, ip=m_ip: [text.hex(), ip, PORT]  # noqa: E731
         adverts = [
             entry(txt(b"v=1", b"key=" + KEY_U.hex().upper().encode(), b"name=Upper")),
@@ -492,13 +401,13 @@ def lan(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lan]:
             entry(txt(*good(KEY_S, b"Stranger"))),
             entry(txt(*good(KEY_T, b"Node T")), c.ip),  # T's key, at C's address: C cannot sign as T
         ]
-        m = subprocess.Popen(
+        mallory = subprocess.Popen(
             ["ip", "netns", "exec", m_ns, sys.executable, "-c", MALLORY, json.dumps(adverts)],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             env=ENV,
         )
-        net.procs.append(m)
+        net.procs.append(mallory)
         yield net
     finally:
         net.close()
@@ -577,8 +486,7 @@ def test_a_trusted_peer_that_moves_is_followed(lan: Lan) -> None:
     wait_for("A to know B's first address", lambda: peers(a)[b.key][1][:1] == [b.addr], lan)
     old = b.addr
     moved = f"{SUBNET}.12"
-    _ip("-n", b.ns, "addr", "del", f"{b.ip}/24", "dev", lan.veth["b"])
-    _ip("-n", b.ns, "addr", "add", f"{moved}/24", "dev", lan.veth["b"])
+    lan.hosts["b"].move(moved)
     b.ip = moved
     wait_for("A to store B's new address first", lambda: peers(a)[b.key][1][:1] == [b.addr], lan, timeout=40)
     assert peers(a)[b.key] == ("trusted", [b.addr, old, "10.99.99.99:7348"])
