@@ -206,3 +206,45 @@ async def test_plain_http_off_loopback_only_when_asked_and_with_a_warning(
     proc, url = serving("--web-port", "0")
     assert url.startswith("http://127.0.0.1:")
     assert "warning: web.insecure_http" in proc.stdout.readline()  # type: ignore[union-attr]
+
+
+async def test_a_taken_default_web_port_leaves_federation_serving(
+    cli: Callable[..., CliResult], home: Path, serving: Callable[..., tuple[subprocess.Popen[str], str]]
+) -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        taken = s.getsockname()[1]
+        _set_web(home, port=str(taken))
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TEQUIO_")} | {
+            "TEQUIO_HOME": str(home)
+        }
+        args = [
+            TEQUIO,
+            "serve",
+            "--api-port",
+            "0",
+            "--fed-host",
+            "127.0.0.1",
+            "--fed-port",
+            "0",
+            "--no-discovery",
+        ]
+        p = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            lines = [p.stdout.readline() for _ in range(4)]  # type: ignore[union-attr]
+            assert (
+                any(line.startswith("federation http://") for line in lines) and "Ctrl-C to stop\n" in lines
+            )
+            assert p.poll() is None  # still serving
+        finally:
+            p.send_signal(signal.SIGTERM)
+            _out, err = p.communicate(timeout=30)
+        assert f"warning: web pages not served: cannot listen on 127.0.0.1:{taken}" in err
+        # Asked for on the command line, the port must be had: one clear line and a non-zero exit.
+        r = subprocess.run(
+            [*args, "--web-port", str(taken)], env=env, capture_output=True, text=True, timeout=60
+        )
+        assert r.returncode == 1 and "cannot listen on" in r.stderr and "Traceback" not in r.stderr

@@ -30,7 +30,13 @@ async def _listen(app: Any, host: str, port: int, what: str) -> tuple[Any, list[
 
 
 async def _serve(
-    node: Node, api_port: int, fed_host: str, fed_port: int, discovery: bool, web_port: int | None = None
+    node: Node,
+    api_port: int,
+    fed_host: str,
+    fed_port: int,
+    discovery: bool,
+    web_port: int | None = None,
+    web_explicit: bool = False,
 ) -> None:
     # Imported here, not at the top: every other command would pay for importing aiohttp.
     from tequio.federation.http import make_fed_app
@@ -58,13 +64,23 @@ async def _serve(
             from ..web import start_web
 
             wcfg = node.config.web
-            web_runner, url = await start_web(
-                node, fed, wcfg.host, web_port, insecure_http=wcfg.insecure_http
-            )
-            runners.append(web_runner)
-            click.echo(f"web  {url}")
-            if url.startswith("http:") and wcfg.insecure_http and not wcfg.host.startswith("127."):
-                click.echo("  warning: web.insecure_http: passwords and pages cross the network unencrypted")
+            try:
+                web_runner, url = await start_web(
+                    node, fed, wcfg.host, web_port, insecure_http=wcfg.insecure_http
+                )
+            except TequioError as e:
+                if web_explicit:
+                    raise
+                # The configured port is taken (another node on this machine): federation still
+                # serves, and the operator picks a port for the pages.
+                click.echo(f"warning: web pages not served: {e} (--web-port PORT or web.port)", err=True)
+            else:
+                runners.append(web_runner)
+                click.echo(f"web  {url}")
+                if url.startswith("http:") and wcfg.insecure_http and not wcfg.host.startswith("127."):
+                    click.echo(
+                        "  warning: web.insecure_http: passwords and pages cross the network unencrypted"
+                    )
         tasks.append(asyncio.create_task(fed.gossip.run(stop), name="gossip"))
         tasks.append(asyncio.create_task(fed.blobs.run(stop), name="blobs"))
         if discovery:
@@ -124,6 +140,7 @@ def serve(
                 cfg.federation.port if fed_port is None else fed_port,
                 cfg.federation.discovery and not no_discovery,
                 None if no_web else (cfg.web.port if web_port is None else web_port),
+                web_port is not None,  # a port asked for on the command line must be had
             )
         )
 
