@@ -113,6 +113,40 @@ class BlobsSection(_Section):
     )
 
 
+class WebSection(_Section):
+    host: str = Field(
+        default="127.0.0.1",
+        description="Where the web pages listen: 127.0.0.1 for this machine only; another address "
+        "(the LAN, a mesh) turns TLS on with the certificate made at init.",
+    )
+    port: int = Field(default=7349, ge=0, le=65535, description="Web pages port; 0 picks a free one.")
+    insecure_http: bool = Field(
+        default=False,
+        description="Serve plain HTTP off loopback. Anyone on the network can then read passwords, "
+        "cookies and pages in transit: only for a link you otherwise encrypt (a VPN, a WireGuard mesh).",
+    )
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="More names the browser may use for this node (Host header), e.g. a mesh DNS name; "
+        "localhost, 127.0.0.1 and web.host are always accepted.",
+    )
+    idle_minutes: int = Field(
+        default=30, ge=1, le=7 * 24 * 60, description="A session ends after this many minutes without use."
+    )
+    login_attempts: int = Field(
+        default=5, ge=1, le=1000, description="Failed logins allowed from one address within the window."
+    )
+    login_window_minutes: int = Field(
+        default=15,
+        ge=1,
+        le=24 * 60,
+        description="The login rate-limit window; addresses are forgotten after it.",
+    )
+    max_upload_mb: int = Field(
+        default=2048, ge=1, description="Largest file a member may upload through the pages, in MiB."
+    )
+
+
 class LogSection(_Section):
     level: Literal["debug", "info", "warning", "error"] = Field(
         default="warning", description="Least severe log level written to standard error."
@@ -129,6 +163,7 @@ class Config(_Section):
     ingest: IngestSection = Field(default_factory=IngestSection)
     federation: FederationSection = Field(default_factory=FederationSection)
     blobs: BlobsSection = Field(default_factory=BlobsSection)
+    web: WebSection = Field(default_factory=WebSection)
     log: LogSection = Field(default_factory=LogSection)
 
 

@@ -1,14 +1,16 @@
 """The plugin hooks of Tequio: the whole contract between the node and its plugins.
 
 Families: ``register_*`` returns a list to merge, ``on_*`` reacts to an event, ``prepare_*`` changes
-its argument in place. Hooks are plain functions; ``on_startup`` and ``on_shutdown`` may return an
-awaitable, which the node awaits. Every hook is documented with a tested example in docs/plugins.md.
+its argument in place. Hooks are plain functions; ``on_startup``, ``on_shutdown`` and
+``prepare_web_context`` may return an awaitable, which the node awaits. Every hook is documented
+with a tested example in docs/plugins.md.
 """
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import Awaitable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pluggy
@@ -25,6 +27,7 @@ if TYPE_CHECKING:
     from .migrations import MigrationSet
     from .node import Node
     from .records import StoredRecord
+    from .web import MenuItem, WebRoute
 
 hookspec = pluggy.HookspecMarker("tequio")
 hookimpl = pluggy.HookimplMarker("tequio")
@@ -88,3 +91,28 @@ def on_startup(node: Node) -> Awaitable[Any] | None:
 @hookspec
 def on_shutdown(node: Node) -> Awaitable[Any] | None:
     """Stop this plugin's background work before the node stops serving."""
+
+
+@hookspec
+def register_web_routes() -> list[WebRoute]:
+    """Web pages (``WebRoute``, each with its least role) served under ``/<plugin name>/``."""
+
+
+@hookspec
+def register_web_menu() -> list[MenuItem]:
+    """Links (``MenuItem``) for the menu of every web page, each shown to people with at least its role."""
+
+
+@hookspec
+def register_web_templates() -> list[Path]:
+    """Folders of Jinja templates, loaded as ``<plugin name>/<file>`` (a ``locale/`` inside adds catalogs)."""
+
+
+@hookspec
+def register_web_static() -> list[Path]:
+    """A folder of static files (CSS, images, scripts) served at ``/static/<plugin name>/``."""
+
+
+@hookspec
+def prepare_web_context(request: web.Request, context: dict[str, Any]) -> Awaitable[Any] | None:
+    """Add variables to a web page's template context in place (``page_name`` names the page); may await."""

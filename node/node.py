@@ -170,6 +170,9 @@ class Node:
         fd = os.open(home / TOKEN_FILE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
             f.write(rng(32).hex() + "\n")
+        from .web.tls import make_certificate
+
+        make_certificate(home, name)  # the web listener's, for TLS off loopback; its fingerprint in 'info'
         write_config(home, config)  # last: its presence marks a complete node
         return cls._assemble(home, config, identity.public, identity, clock, rng, host)
 
@@ -224,6 +227,19 @@ class Node:
             store.close()
             raise
         return cls(home, config, public, identity, store, host, clock, rng)
+
+    def twin(self) -> Node:
+        """Another Node on this home, key, clock and plugins with its own SQLite connection.
+
+        For work in another thread (the web pages' worker): SQLite serialises its writes with this
+        node's as it does a CLI command's beside ``serve``. Its stored records wake this node's
+        listeners only if the caller links them."""
+        store = Store(
+            self.home / DB_FILE, self.config.store.busy_timeout_ms, prepare=[self.plugins.prepare_connection]
+        )
+        return type(self)(
+            self.home, self.config, self.key, self._identity, store, self.plugins, self.clock, self.rng
+        )
 
     def close(self) -> None:
         self.ingestor.close()

@@ -29,7 +29,7 @@ def served(tmp_path: Path) -> Iterator[tuple[str, str, dict[str, str]]]:
         subprocess.run([TEQUIO, "info", "--json"], env=env, check=True, capture_output=True).stdout
     )["api_token"]
     proc = subprocess.Popen(
-        [TEQUIO, "serve", "--api-port", "0"],
+        [TEQUIO, "serve", "--api-port", "0", "--web-port", "0"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -103,7 +103,11 @@ def test_serve_refuses_a_port_in_use(served) -> None:
     url, _, env = served
     port = re.search(r":(\d+)/", url).group(1)
     r = subprocess.run(
-        [TEQUIO, "serve", "--api-port", port], env=env, capture_output=True, text=True, timeout=30
+        [TEQUIO, "serve", "--api-port", port, "--web-port", "0"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert r.returncode == 1 and "Traceback" not in r.stderr
     assert r.stderr.startswith(f"error: cannot listen on 127.0.0.1:{port}")

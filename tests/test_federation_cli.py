@@ -75,7 +75,19 @@ def orgs(tmp_path: Path) -> Iterator[Callable[[str], Org]]:
 
 def _serve(org: Org) -> None:
     org.proc = subprocess.Popen(
-        [TEQUIO, "serve", "--fed-host", "127.0.0.1", "--fed-port", "0", "--api-port", "0", "--no-discovery"],
+        [
+            TEQUIO,
+            "serve",
+            "--fed-host",
+            "127.0.0.1",
+            "--fed-port",
+            "0",
+            "--api-port",
+            "0",
+            "--web-port",
+            "0",
+            "--no-discovery",
+        ],
         env=org.env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -204,7 +216,19 @@ def test_invite_qr_is_printed(orgs: Callable[[str], Org]) -> None:
 def _serve_on(org: Org, port: str) -> None:
     """Restart a node's serve on the federation port it had (peers know that address)."""
     org.proc = subprocess.Popen(
-        [TEQUIO, "serve", "--fed-host", "127.0.0.1", "--fed-port", port, "--api-port", "0", "--no-discovery"],
+        [
+            TEQUIO,
+            "serve",
+            "--fed-host",
+            "127.0.0.1",
+            "--fed-port",
+            port,
+            "--api-port",
+            "0",
+            "--web-port",
+            "0",
+            "--no-discovery",
+        ],
         env=org.env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -239,7 +239,17 @@ def test_an_any_member_proposal_closed_as_passed_admits(homes: dict[str, Home], 
 # --- two (three) real nodes ---------------------------------------------------------------------
 
 
-SERVE_ARGS = ("--fed-host", "127.0.0.1", "--fed-port", "0", "--api-port", "0", "--no-discovery")
+SERVE_ARGS = (
+    "--fed-host",
+    "127.0.0.1",
+    "--fed-port",
+    "0",
+    "--api-port",
+    "0",
+    "--web-port",
+    "0",
+    "--no-discovery",
+)
 
 
 def _serve(h: Home, logs: Path) -> queue.Queue[str]:

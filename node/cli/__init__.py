@@ -67,9 +67,9 @@ def cli(ctx: click.Context, home: Path | None) -> None:
 
 
 def _register_builtins() -> None:
-    from . import admin, bundles, groups, peers, records, serve
+    from . import admin, bundles, groups, peers, records, serve, users, web
 
-    for module in (admin, records, peers, groups, bundles, serve):
+    for module in (admin, records, peers, groups, bundles, serve, users, web):
         for cmd in module.COMMANDS:
             cli.add_command(cmd)
 

@@ -73,6 +73,13 @@ def init(
         node.close()
 
 
+def _certificate(node: Node) -> str:
+    """SHA-256 of the web listener's certificate (made for older nodes on first look)."""
+    from ..web.tls import ensure_certificate
+
+    return ensure_certificate(node.home, node.name)
+
+
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
@@ -91,6 +98,8 @@ def info(ctx: click.Context, as_json: bool) -> None:
             "encrypted": key_is_encrypted(node.home),
             "api_port": node.config.api.port,
             "api_token": node.api_token,
+            "web_port": node.config.web.port,
+            "web_certificate": _certificate(node),
             "plugins": [p["name"] for p in node.plugins.describe()],
         }
     if as_json:

@@ -1,4 +1,4 @@
-"""``tequio serve``: the local API on 127.0.0.1, the federation listener, gossip; until interrupted."""
+"""``tequio serve``: the local API on 127.0.0.1, federation, gossip and the web pages, until interrupted."""
 
 from __future__ import annotations
 
@@ -29,7 +29,15 @@ async def _listen(app: Any, host: str, port: int, what: str) -> tuple[Any, list[
     return runner, [(a[0], a[1]) for a in runner.addresses]
 
 
-async def _serve(node: Node, api_port: int, fed_host: str, fed_port: int, discovery: bool) -> None:
+async def _serve(
+    node: Node,
+    api_port: int,
+    fed_host: str,
+    fed_port: int,
+    discovery: bool,
+    web_port: int | None = None,
+    web_explicit: bool = False,
+) -> None:
     # Imported here, not at the top: every other command would pay for importing aiohttp.
     from tequio.federation.http import make_fed_app
 
@@ -52,6 +60,27 @@ async def _serve(node: Node, api_port: int, fed_host: str, fed_port: int, discov
         click.echo(f"local API  http://{host}:{port}{PREFIX}/  (token: 'tequio info')")
         for host, port in fed_bound:
             click.echo(f"federation http://{host}:{port}/fed/v1/  ({len(fed.peers.trusted())} trusted peers)")
+        if web_port is not None:
+            from ..web import start_web
+
+            wcfg = node.config.web
+            try:
+                web_runner, url = await start_web(
+                    node, fed, wcfg.host, web_port, insecure_http=wcfg.insecure_http
+                )
+            except TequioError as e:
+                if web_explicit:
+                    raise
+                # The configured port is taken (another node on this machine): federation still
+                # serves, and the operator picks a port for the pages.
+                click.echo(f"warning: web pages not served: {e} (--web-port PORT or web.port)", err=True)
+            else:
+                runners.append(web_runner)
+                click.echo(f"web  {url}")
+                if url.startswith("http:") and wcfg.insecure_http and not wcfg.host.startswith("127."):
+                    click.echo(
+                        "  warning: web.insecure_http: passwords and pages cross the network unencrypted"
+                    )
         tasks.append(asyncio.create_task(fed.gossip.run(stop), name="gossip"))
         tasks.append(asyncio.create_task(fed.blobs.run(stop), name="blobs"))
         if discovery:
@@ -86,9 +115,19 @@ async def _serve(node: Node, api_port: int, fed_host: str, fed_port: int, discov
     "--fed-port", type=click.IntRange(0, 65535), help="Federation port (0: any free one) [default: config]."
 )
 @click.option("--no-discovery", is_flag=True, help="Do not advertise or browse the LAN (zeroconf).")
+@click.option(
+    "--web-port", type=click.IntRange(0, 65535), help="Web pages port (0: any free one) [default: config]."
+)
+@click.option("--no-web", is_flag=True, help="Do not serve the web pages.")
 @click.pass_context
 def serve(
-    ctx: click.Context, api_port: int | None, fed_host: str | None, fed_port: int | None, no_discovery: bool
+    ctx: click.Context,
+    api_port: int | None,
+    fed_host: str | None,
+    fed_port: int | None,
+    no_discovery: bool,
+    web_port: int | None,
+    no_web: bool,
 ) -> None:
     """Serve the local API, the federation listener and gossip until Ctrl-C or SIGTERM."""
     with open_node(ctx) as node:
@@ -100,6 +139,8 @@ def serve(
                 cfg.federation.host if fed_host is None else fed_host,
                 cfg.federation.port if fed_port is None else fed_port,
                 cfg.federation.discovery and not no_discovery,
+                None if no_web else (cfg.web.port if web_port is None else web_port),
+                web_port is not None,  # a port asked for on the command line must be had
             )
         )
 

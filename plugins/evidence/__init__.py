@@ -37,3 +37,31 @@ def register_commands() -> list[Any]:
     from .cli import evidence
 
     return [evidence]
+
+
+@hookimpl
+def register_web_routes() -> list[Any]:
+    from .web import ROUTES
+
+    return ROUTES
+
+
+@hookimpl
+def register_web_menu() -> list[Any]:
+    from .web import MENU
+
+    return MENU
+
+
+@hookimpl
+def register_web_templates() -> list[Any]:
+    from pathlib import Path
+
+    return [Path(__file__).parent / "templates"]
+
+
+@hookimpl
+def prepare_web_context(request: Any, context: dict[str, Any]) -> Any:
+    from .web import prepare_web_context as prepare
+
+    return prepare(request, context)

@@ -1,0 +1,88 @@
+"""The node's web pages: server-rendered, in Spanish and English, usable without JavaScript on a cheap phone.
+
+Plugins add pages through the ``register_web_*`` hooks with the names here: ``WebRoute`` and
+``MenuItem``, and in their handlers ``render``, ``in_worker``, ``audit``, ``flash``, ``redirect``
+and ``user_of``; ``_``/``N_`` mark their strings for the catalogs. The names load on first use, so
+commands that only need the certificate (``tequio info``) do not import the web stack.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .app import (
+        CTX,
+        MenuItem,
+        WebContext,
+        WebRoute,
+        audit,
+        error_page,
+        flash,
+        in_worker,
+        make_web_app,
+        redirect,
+        render,
+        start_web,
+        user_of,
+    )
+    from .i18n import N_, _, format_count, format_datetime, format_number, gettext, ngettext
+    from .words import message, rule_words, status_name
+
+_WHERE = {
+    **dict.fromkeys(
+        (
+            "CTX",
+            "MenuItem",
+            "WebContext",
+            "WebRoute",
+            "audit",
+            "error_page",
+            "flash",
+            "in_worker",
+            "make_web_app",
+            "redirect",
+            "render",
+            "start_web",
+            "user_of",
+        ),
+        ".app",
+    ),
+    **dict.fromkeys(
+        ("N_", "_", "format_count", "format_datetime", "format_number", "gettext", "ngettext"), ".i18n"
+    ),
+    **dict.fromkeys(("message", "rule_words", "status_name"), ".words"),
+}
+
+__all__ = [
+    "CTX",
+    "N_",
+    "MenuItem",
+    "WebContext",
+    "WebRoute",
+    "_",
+    "audit",
+    "error_page",
+    "flash",
+    "format_count",
+    "format_datetime",
+    "format_number",
+    "gettext",
+    "in_worker",
+    "make_web_app",
+    "message",
+    "ngettext",
+    "redirect",
+    "render",
+    "rule_words",
+    "start_web",
+    "status_name",
+    "user_of",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        return getattr(importlib.import_module(_WHERE[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
