@@ -17,7 +17,7 @@ from multidict import MultiDict
 
 from tequio.node import Node, TequioError
 from tequio.node.groups import create_group, propose
-from tequio.plugins.evidence import items as ev
+from tequio.plugins.evidence import api as ev
 from tequio.plugins.voting.web import choice_from_form
 from tests.webkit import Site, token_in
 

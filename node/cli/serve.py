@@ -48,6 +48,10 @@ async def _serve(
     runners = []
     stop = asyncio.Event()
     tasks: list[asyncio.Task[Any]] = []
+    # Before any listener: a SIGTERM during start-up (a supervisor, a test) still shuts down cleanly.
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
     try:
         api_runner, api_bound = await _listen(make_api_app(node), "127.0.0.1", api_port, "local API")
         runners.append(api_runner)
@@ -88,9 +92,6 @@ async def _serve(
 
             tasks.append(asyncio.create_task(run_discovery(fed, fed_bound, stop), name="discovery"))
         click.echo("Ctrl-C to stop")
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
         await stop.wait()
     finally:
         stop.set()

@@ -20,11 +20,20 @@ from .custody import (
     incidents,
 )
 from .export import export
-from .index import EvidenceError, indexed, item_id, items, my_intake, my_items, resolve, role_refs
+from .index import EvidenceError, indexed, item_id, items, my_intake, my_items, org, resolve, role_refs
 from .intake import Intake, intake
 from .package import CheckReport, check_package
 from .review import Verification, review, verification
-from .sharing import ack, check_may_leave, clear, redact, safety_flags, share, working_not_stripped
+from .sharing import (
+    ack,
+    check_may_leave,
+    clear,
+    is_cleared,
+    redact,
+    safety_flags,
+    share,
+    working_not_stripped,
+)
 
 __all__ = [
     "CheckReport",
@@ -47,10 +56,12 @@ __all__ = [
     "incidents",
     "indexed",
     "intake",
+    "is_cleared",
     "item_id",
     "items",
     "my_intake",
     "my_items",
+    "org",
     "redact",
     "resolve",
     "review",

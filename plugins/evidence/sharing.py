@@ -41,7 +41,8 @@ def safety_flags(body: dict[str, Any]) -> list[str]:
     return flags
 
 
-def _cleared(node: Node, sha: bytes, scope: str | None) -> bool:
+def is_cleared(node: Node, sha: bytes, scope: str | None) -> bool:
+    """Whether this node's organisation cleared a flagged item for ``scope`` (None: for anywhere)."""
     for rec in indexed(node, sha, [CUSTODY]):
         b = rec.body or {}
         if rec.author == node.key and b.get("event") == "clear":
@@ -74,7 +75,7 @@ def check_may_leave(node: Node, sha: bytes, scope: str | None) -> None:
     if rec is None:
         return
     flags = safety_flags(rec.body or {})
-    if flags and not _cleared(node, sha, scope):
+    if flags and not is_cleared(node, sha, scope):
         where = f" --scope {scope}" if scope and scope.startswith("g:") else ""
         raise EvidenceError(
             f"this item {_SAFE_BLOCK}: {'; '.join(flags)}. A member with the {CLEAR} authority must clear it"

@@ -59,12 +59,12 @@ def _flags_words(body: dict[str, Any]) -> list[str]:
 
 
 def _summary(node: Node, sha: bytes, rec: Any) -> dict[str, Any]:
-    from . import items as ev
+    from . import api as ev
 
     b = rec.body or {}
     statuses = [v.status for v in ev.verification(node, sha)]
     mine = rec.author == node.key and bool(b.get("nonce"))
-    held = mine and bool(ev.safety_flags(b)) and not ev._cleared(node, sha, None)
+    held = mine and bool(ev.safety_flags(b)) and not ev.is_cleared(node, sha, None)
     return {
         "sha": sha.hex(),
         "title": b.get("title", ""),
@@ -80,7 +80,7 @@ def _summary(node: Node, sha: bytes, rec: Any) -> dict[str, Any]:
 
 
 def _list(node: Node) -> list[dict[str, Any]]:
-    from . import items as ev
+    from . import api as ev
 
     return [_summary(node, sha, rec) for sha, rec in ev.items(node)]
 
@@ -107,7 +107,7 @@ async def list_page(request: web.Request) -> web.Response:
 
 
 def _item(node: Node, sha_hex: str) -> dict[str, Any] | None:
-    from . import items as ev
+    from . import api as ev
 
     sha = bytes.fromhex(sha_hex)
     recs = ev.indexed(node, sha, ["evidence.item"])
@@ -141,7 +141,7 @@ def _item(node: Node, sha_hex: str) -> dict[str, Any] | None:
             "required": v.required,
             "verified": len(v.verified_by),
             "latest": [
-                (f"{node.name} ({_('this node')})" if k == node.key else ev._org(node, k), s)
+                (f"{node.name} ({_('this node')})" if k == node.key else ev.org(node, k), s)
                 for k, s in sorted(v.latest.items())
             ],
         }
@@ -165,11 +165,11 @@ def _item(node: Node, sha_hex: str) -> dict[str, Any] | None:
         "working": working,
         "inline": bool(working and working["mime"] in _INLINE),
         "mine": mine,
-        "from": f"{node.name} ({_('this node')})" if rec.author == node.key else ev._org(node, rec.author),
+        "from": f"{node.name} ({_('this node')})" if rec.author == node.key else ev.org(node, rec.author),
         "chain": _chain(node, sha),
         "verification": verif,
         "flags": flags,
-        "held": bool(flags) and not ev._cleared(node, sha, None),
+        "held": bool(flags) and not ev.is_cleared(node, sha, None),
         "groups": [g for g in groups if g["scope"] not in shared],
         "shared": [g for g in groups if g["scope"] in shared],
         "statuses": STATUSES,
@@ -230,7 +230,7 @@ def _what(node: Node, rec: Any) -> str:
 
 
 def _chain(node: Node, sha: bytes) -> list[dict[str, Any]]:
-    from . import items as ev
+    from . import api as ev
 
     records = {r.id.hex(): r for r in ev.indexed(node, sha)}
     out = []
@@ -257,7 +257,7 @@ async def item_page(request: web.Request) -> web.Response:
 
 
 def _working_stream(node: Node, sha_hex: str) -> tuple[str, Any]:
-    from . import items as ev
+    from . import api as ev
 
     _s, rec = ev.resolve(node, sha_hex)
     b = rec.body or {}
@@ -337,7 +337,7 @@ class _TooLarge(Exception):
 
 
 def _intake(node: Node, path: Path, name: str, fields: dict[str, str]) -> str:
-    from . import items as ev
+    from . import api as ev
 
     room = Path(tempfile.mkdtemp(prefix="named-", dir=path.parent))
     named = room / name
@@ -420,7 +420,7 @@ def _scope(form: Any) -> str | None:
 
 
 async def review(request: web.Request) -> web.StreamResponse:
-    from . import items as ev
+    from . import api as ev
 
     sha, form = await _post(request)
     status = str(form.get("status", ""))
@@ -435,7 +435,7 @@ async def review(request: web.Request) -> web.StreamResponse:
 
 
 async def share(request: web.Request) -> web.StreamResponse:
-    from . import items as ev
+    from . import api as ev
 
     sha, form = await _post(request)
     scope = _scope(form)
@@ -448,7 +448,7 @@ async def share(request: web.Request) -> web.StreamResponse:
 
 
 async def clear(request: web.Request) -> web.StreamResponse:
-    from . import items as ev
+    from . import api as ev
 
     sha, form = await _post(request)
     note = str(form.get("note", "")).strip()[:2000]
@@ -493,7 +493,7 @@ async def export(request: web.Request) -> web.StreamResponse:
 
 
 def _attention(node: Node) -> dict[str, int]:
-    from . import items as ev
+    from . import api as ev
     from .records import REVIEW
 
     held = awaiting = 0
@@ -503,7 +503,7 @@ def _attention(node: Node) -> dict[str, int]:
             rec.author == node.key
             and b.get("nonce")
             and ev.safety_flags(b)
-            and not ev._cleared(node, sha, None)
+            and not ev.is_cleared(node, sha, None)
         ):
             held += 1
         in_groups = [r for r in ev.indexed(node, sha, ["evidence.item"]) if r.scope.startswith("g:")]

@@ -179,7 +179,7 @@ def populate(a: LiveNode, b: LiveNode, photo_dir: Path) -> dict[str, str]:
     Returns the pages to look at, by name."""
     from tequio.governance import ADMIT
     from tequio.node.groups import close, create_group, propose
-    from tequio.plugins.evidence import items as ev
+    from tequio.plugins.evidence import api as ev
     from tequio.plugins.voting.ballot_io import cast
 
     a.connect(b)

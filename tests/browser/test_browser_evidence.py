@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from tequio.node.groups import create_group
-from tequio.plugins.evidence.media import read_location
+from tequio.node.media import read_location
 from tests.conftest import TEQUIO
 
 from .conftest import login
@@ -28,7 +28,7 @@ def _coalition(a: LiveNode, b: LiveNode, c: LiveNode) -> str:
 
 
 def _status(n: Any, sha: bytes) -> str:
-    from tequio.plugins.evidence.items import verification
+    from tequio.plugins.evidence.api import verification
 
     got = verification(n, sha)
     return got[0].status if got else "unreviewed"
@@ -66,7 +66,7 @@ def test_upload_review_by_two_organisations_and_export(browser: Any, tmp_path: P
             assert "gps" in pa.get_by_text("Removed from the working copy").inner_text()
 
             def original(n: Any) -> bytes:
-                from tequio.plugins.evidence import items as ev
+                from tequio.plugins.evidence import api as ev
 
                 return b"".join(n.open_blob(ev.role_refs(ev.resolve(n, sha.hex())[1])["original"].hash))
 
@@ -125,7 +125,7 @@ def test_upload_review_by_two_organisations_and_export(browser: Any, tmp_path: P
 
 
 def _has_working(n: Any, sha: bytes) -> bool:
-    from tequio.plugins.evidence import items as ev
+    from tequio.plugins.evidence import api as ev
 
     recs = [r for r in ev.indexed(n, sha, ["evidence.item"]) if r.scope.startswith("g:")]
     return bool(recs) and all(n.blobs.has(ref.hash) for ref in ev.role_refs(recs[-1]).values())
