@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from tequio.schemas import fingerprint
 
 from .host import SyncHost
+from .messages import MessageError
 from .peers import PeerBook
 from .service import FedError
 from .sync import Syncer, SyncResult, Unreachable
@@ -88,8 +89,19 @@ class Gossip:
                 self.peers.unreachable(peer, what, self.config.backoff_base_ms, self.config.backoff_max_ms)
                 log.info("peer %s refused or failed sync: %s", fingerprint(peer), what)
                 return None
+            except MessageError as e:  # its signed replies broke a rule (F3-F9): penalised, backed off
+                self.violated(peer, f"sync: {e}")
+                return None
             self.peers.reached(peer)
             return result
+
+    def violated(self, peer: bytes, what: str) -> None:
+        """A peer's signed answers broke a protocol rule: it costs as a malformed message, the
+        round stops, and we wait before trying it again; ``peer list`` shows the sentence."""
+        updated = self.peers.penalise(peer, self.peers.rules.per_bad_message, what)
+        self.peers.unreachable(peer, what, self.config.backoff_base_ms, self.config.backoff_max_ms)
+        status = updated.status(self.clock(), self.peers.rules) if updated else "unknown"
+        log.warning("peer %s broke the protocol (%s): %s", fingerprint(peer), status, what)
 
     async def _retry_busy(self, peer: bytes, attempts: int = 5) -> SyncResult:
         """A peer answers one request from us at a time; another process of ours (``tequio sync``
@@ -132,6 +144,8 @@ class Gossip:
                 self.peers.unreachable(peer, str(e), self.config.backoff_base_ms, self.config.backoff_max_ms)
             except (FedError, AuthError) as e:
                 log.info("peer %s refused push: %s", fingerprint(peer), e)
+            except MessageError as e:
+                self.violated(peer, f"push: {e}")
 
     def next_interval(self) -> float:
         j = self.config.jitter

@@ -66,6 +66,14 @@ class SyncHost(Protocol):
         """(author, scope, wire, position) of records accepted after ``position``, oldest first."""
         ...
 
+    def visible_since(self, peer: bytes, position: int, limit: int) -> list[tuple[bytes, str, bytes, int]]:
+        """Like ``records_since``, only records of feeds ``peer`` may read (``limit`` of those)."""
+        ...
+
+    def visible_groups(self, peer: bytes) -> list[str]:
+        """The group scopes ``peer`` may read (as members), of the groups this node holds."""
+        ...
+
     def ingest(self, wires: Sequence[bytes], source: str) -> IngestSummary:
         """Run records through the node's one ingest pipeline."""
         ...

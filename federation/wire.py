@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,18 +22,25 @@ from nacl.public import Box, PrivateKey, PublicKey
 from nacl.signing import SigningKey, VerifyKey
 
 from tequio.schemas import CanonicalError, decode, encode
+from tequio.schemas.canonical import MAX_DEPTH
 
 __all__ = [
     "AUTH_HEADER",
     "MAX_SKEW_MS",
+    "MAX_VALUES",
     "AuthError",
     "Keyring",
+    "PendingAuth",
     "ReplayGuard",
     "SigningKeyring",
     "check_request",
     "check_response",
     "close_message",
+    "decode_message",
+    "finish_request",
     "open_message",
+    "precheck_request",
+    "scan_values",
     "sign_request",
     "sign_response",
 ]
@@ -42,6 +50,9 @@ REQUEST_DOMAIN = b"tequio/fed-request/v1\n"
 RESPONSE_DOMAIN = b"tequio/fed-response/v1\n"
 #: How far a request's time may be from the receiver's clock, either way.
 MAX_SKEW_MS = 300_000
+#: Most msgpack values (every item of every array and map, keys included) one message may hold
+#: (rule F3): a 16 MiB body of empty arrays would otherwise become 16 million Python objects.
+MAX_VALUES = 300_000
 
 
 class AuthError(ValueError):
@@ -96,11 +107,17 @@ class SigningKeyring:
         return box
 
 
+_B64URL = re.compile(r"[A-Za-z0-9_-]*")
+
+
 def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
 def _unb64(text: str) -> bytes:
+    """Strict base64url without padding (rule F2): padding, other alphabets and spaces are refused."""
+    if len(text) > 512 or len(text) % 4 == 1 or not _B64URL.fullmatch(text):
+        raise ValueError("not unpadded base64url")
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
@@ -129,20 +146,20 @@ def sign_request(
     return _b64(encode([keyring.key, time, nonce, sig]))
 
 
-def check_request(
-    header: str | None,
-    method: str,
-    path: str,
-    body: bytes,
-    receiver: bytes,
-    now: int,
-    guard: ReplayGuard,
-    known: Callable[[bytes], bool],
-) -> RequestAuth:
-    """Authenticate a request in a fixed order; raise AuthError with the first failure.
+@dataclass(frozen=True, slots=True)
+class PendingAuth:
+    """A request header that passed checks 1-3; the signature and nonce wait for the body."""
 
-    1 header shape, 2 sender known (``known``), 3 time within MAX_SKEW_MS, 4 signature,
-    5 nonce not seen before (checked last, so that forged requests cannot burn nonces).
+    sender: bytes
+    time: int
+    nonce: bytes
+    sig: bytes
+
+
+def precheck_request(header: str | None, now: int, known: Callable[[bytes], bool]) -> PendingAuth:
+    """Checks 1-3, which need no body: 1 header shape, 2 sender known, 3 time within MAX_SKEW_MS.
+
+    Run before the body is read, so that a stranger costs a header parse and nothing more.
     """
     if not header:
         raise AuthError("no-auth", f"missing {AUTH_HEADER} header")
@@ -164,13 +181,49 @@ def check_request(
         raise AuthError("unknown-key", "the sender is not a trusted peer")
     if abs(now - time) > MAX_SKEW_MS:
         raise AuthError("stale", f"request time is {abs(now - time) // 1000} s from ours")
+    return PendingAuth(sender, time, nonce, sig)
+
+
+def finish_request(
+    pending: PendingAuth,
+    method: str,
+    path: str,
+    body: bytes,
+    receiver: bytes,
+    now: int,
+    guard: ReplayGuard,
+) -> RequestAuth:
+    """Checks 4-5, once the body is read: 4 signature, 5 nonce not seen before (checked last, so
+    that forged requests cannot burn nonces)."""
+    sender, time, nonce = pending.sender, pending.time, pending.nonce
     try:
-        crypto_sign_open(sig + request_signed_bytes(method, path, time, nonce, body, receiver), sender)
+        crypto_sign_open(
+            pending.sig + request_signed_bytes(method, path, time, nonce, body, receiver), sender
+        )
     except Exception:
         raise AuthError("bad-signature", "request signature does not verify") from None
     if not guard.first_time(sender, nonce, time, now):
         raise AuthError("replay", "nonce already used")
     return RequestAuth(sender, time, nonce)
+
+
+def check_request(
+    header: str | None,
+    method: str,
+    path: str,
+    body: bytes,
+    receiver: bytes,
+    now: int,
+    guard: ReplayGuard,
+    known: Callable[[bytes], bool],
+) -> RequestAuth:
+    """Authenticate a request in a fixed order; raise AuthError with the first failure.
+
+    1 header shape, 2 sender known (``known``), 3 time within MAX_SKEW_MS, 4 signature,
+    5 nonce not seen before (checked last, so that forged requests cannot burn nonces).
+    """
+    pending = precheck_request(header, now, known)
+    return finish_request(pending, method, path, body, receiver, now, guard)
 
 
 def sign_response(keyring: Keyring, requester: bytes, status: int, nonce: bytes, body: bytes) -> str:
@@ -193,16 +246,79 @@ def close_message(keyring: Keyring, peer: bytes, message: Any) -> bytes:
     return bytes(keyring.box(peer).encrypt(encode(message)))
 
 
-def open_message(keyring: Keyring, peer: bytes, data: bytes) -> Any:
-    """Unbox and strictly decode a message from ``peer``."""
+def open_message(keyring: Keyring, peer: bytes, data: bytes, max_values: int = MAX_VALUES) -> Any:
+    """Unbox and strictly decode a message from ``peer``, refusing more than ``max_values`` values."""
     try:
         plain = keyring.box(peer).decrypt(data)
     except (nacl.exceptions.CryptoError, ValueError, TypeError):
         raise AuthError("bad-box", "body does not decrypt") from None
+    return decode_message(plain, max_values)
+
+
+def decode_message(plain: bytes, max_values: int = MAX_VALUES) -> Any:
+    """Strictly decode a message, after checking its shape without building it (rule F3)."""
     try:
+        scan_values(plain, max_values)
         return decode(plain)
     except CanonicalError as e:
         raise AuthError("bad-message", f"body is not canonical msgpack: {e}") from None
+
+
+# Sizes of what follows a msgpack type byte: (length bytes, or -n for a fixed n-byte payload).
+_FIXED = {0xCC: 1, 0xCD: 2, 0xCE: 4, 0xCF: 8, 0xD0: 1, 0xD1: 2, 0xD2: 4, 0xD3: 8}
+_SIZED = {0xC4: 1, 0xC5: 2, 0xC6: 4, 0xD9: 1, 0xDA: 2, 0xDB: 4}  # bin8/16/32, str8/16/32
+_CONTAINERS = {0xDC: (2, 1), 0xDD: (4, 1), 0xDE: (2, 2), 0xDF: (4, 2)}  # array16/32, map16/32
+
+
+def scan_values(data: bytes, limit: int, max_depth: int = MAX_DEPTH) -> int:
+    """Count the values of one msgpack value without building any of them; raise CanonicalError
+    past ``limit`` values, past ``max_depth`` nesting, or on input that is truncated or not msgpack
+    (types the model has no room for are left to ``decode``). Returns the count.
+
+    Each value costs the walk a few hundred nanoseconds and no memory, so a hostile body is refused
+    after ``limit`` steps, before the decoder turns each byte into an object.
+    """
+    pos, end, count = 0, len(data), 0
+    stack = [1]  # items still to read in each open container; the root holds one value
+    while stack:
+        if stack[-1] == 0:
+            stack.pop()
+            continue
+        stack[-1] -= 1
+        if pos >= end:
+            raise CanonicalError("truncated message")
+        b = data[pos]
+        pos += 1
+        count += 1
+        if count > limit:
+            raise CanonicalError(f"more than {limit} values in one message")
+        if b <= 0x7F or b >= 0xE0 or b in (0xC0, 0xC2, 0xC3):
+            continue
+        items = 0
+        if b <= 0x8F:
+            items = 2 * (b & 0x0F)
+        elif b <= 0x9F:
+            items = b & 0x0F
+        elif b <= 0xBF:
+            pos += b & 0x1F
+        elif b in _FIXED:
+            pos += _FIXED[b]
+        elif b in _SIZED:
+            n = _SIZED[b]
+            pos += n + int.from_bytes(data[pos : pos + n], "big")
+        elif b in _CONTAINERS:
+            n, per = _CONTAINERS[b]
+            items = per * int.from_bytes(data[pos : pos + n], "big")
+            pos += n
+        else:  # floats, ext types, 0xc1: no value in the model
+            raise CanonicalError(f"type byte 0x{b:02x} is not allowed")
+        if items:
+            if len(stack) > max_depth:
+                raise CanonicalError(f"nesting deeper than {max_depth}")
+            stack.append(items)
+    if pos != end:
+        raise CanonicalError("trailing bytes or truncated message")
+    return count
 
 
 class ReplayGuard:

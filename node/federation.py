@@ -4,7 +4,9 @@ peer book, invites, sync, service and gossip assembled for one node.
 
 from __future__ import annotations
 
+import logging
 import random
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -15,8 +17,9 @@ from tequio.federation.blobs import BlobFetcher
 from tequio.federation.gossip import Gossip, GossipConfig
 from tequio.federation.host import FeedHead, IngestSummary
 from tequio.federation.http import HttpTransport
-from tequio.federation.invites import Invite, InviteBook, parse_invite
-from tequio.federation.messages import Limits
+from tequio.federation.invites import Invite, InviteBook, check_identity, parse_invite
+from tequio.federation.listener import ConnectionGuard, ListenerLimits, RefusalLog, start_listener
+from tequio.federation.messages import Limits, MessageError
 from tequio.federation.peers import PeerBook, Penalties
 from tequio.federation.service import FedService
 from tequio.federation.sync import Syncer, Transport
@@ -25,8 +28,9 @@ from tequio.schemas import PUBLIC
 
 from .node import Node
 
-__all__ = ["Federation", "NodeSyncHost", "local_addresses"]
+__all__ = ["Federation", "NodeSyncHost", "listener_limits", "local_addresses"]
 
+log = logging.getLogger(__name__)
 #: Where ``serve`` records the addresses it bound, for CLI commands in other processes (invites).
 LISTEN_NOTE = "listen"
 
@@ -86,6 +90,21 @@ class NodeSyncHost:
     def records_since(self, position: int, limit: int) -> list[tuple[bytes, str, bytes, int]]:
         return self.store.records_since(position, limit)
 
+    def visible_groups(self, peer: bytes) -> list[str]:
+        scopes = self.store.conn.execute("SELECT DISTINCT scope FROM feeds WHERE scope LIKE 'g:%'")
+        return sorted(s for (s,) in scopes if self.node.governance.may_read(peer, s))
+
+    def visible_since(self, peer: bytes, position: int, limit: int) -> list[tuple[bytes, str, bytes, int]]:
+        """Records after ``position`` in exactly the feeds ``may_read`` lets ``peer`` see, in SQL:
+        public ones, the peer's own, direct ones to it, and those of groups it is a member of."""
+        scopes = [PUBLIC, "d:" + peer.hex(), *self.visible_groups(peer)]
+        marks = ",".join("?" * len(scopes))
+        return self.store.conn.execute(
+            "SELECT f.author, f.scope, r.wire, r.n FROM records r JOIN feeds f ON f.id = r.feed"
+            f" WHERE r.n > ? AND (f.scope IN ({marks}) OR f.author = ?) ORDER BY r.n LIMIT ?",
+            (position, *scopes, peer, limit),
+        ).fetchall()
+
     def wanted_blobs(self, limit: int) -> list[tuple[bytes, int]]:
         return [(h, size) for h, size in self.store.blob_refs(limit * 4) if not self.node.blobs.has(h)][
             :limit
@@ -99,6 +118,21 @@ class NodeSyncHost:
         return IngestSummary(
             report.accepted, report.duplicates, [(r.index, str(r.reason)) for r in report.rejected]
         )
+
+
+def listener_limits(node: Node) -> ListenerLimits:
+    """The ``[federation]`` keys that bound what strangers can make the listener hold."""
+    cfg = node.config.federation
+    return ListenerLimits(
+        max_connections=cfg.max_connections,
+        max_per_host=cfg.max_connections_per_host,
+        fd_reserve=cfg.fd_reserve,
+        header_timeout_s=cfg.header_timeout_s,
+        body_timeout_s=cfg.body_timeout_s,
+        max_unauthenticated_body=cfg.max_unauthenticated_body,
+        inflight_bytes=max(cfg.inflight_body_mb * 1024 * 1024, cfg.max_body),
+        unauthenticated_per_minute=cfg.handshakes_per_minute,
+    )
 
 
 def local_addresses(port: int) -> list[str]:
@@ -120,6 +154,7 @@ class Federation:
         self.node = node
         self.keyring = SigningKeyring(node._signing_key())
         self.limits = Limits(max_body=cfg.max_body, max_records=cfg.max_records)
+        self.listener_limits = listener_limits(node)
         self.peers = PeerBook(
             node.store.conn,
             node.store.write,
@@ -195,24 +230,34 @@ class Federation:
             "handshake",
             {"token": invite.token, "name": self.node.name, "addrs": self.addresses()},
         )
-        name = (
-            reply.get("name")
-            if isinstance(reply, dict) and isinstance(reply.get("name"), str)
-            else invite.name
-        )
-        offered = reply.get("addrs") if isinstance(reply, dict) else None
-        addrs = [a for a in offered if isinstance(a, str)][:16] if isinstance(offered, list) else []
-        self.peers.trust(invite.key, name or invite.name, list(dict.fromkeys(invite.addrs + addrs)))
+        # F11: a reply that is not exactly {name, addrs} in bounds is ignored, for the invite's own
+        # (signed) name and addresses; the handshake itself succeeded, so the inviter trusts us.
+        name, addrs = invite.name, []
+        try:
+            if type(reply) is not dict or set(reply) != {"name", "addrs"}:
+                raise MessageError("handshake reply: expected exactly name and addrs")
+            check_identity(reply["name"], reply["addrs"], "handshake reply")
+            name, addrs = reply["name"], reply["addrs"]
+        except MessageError as e:
+            log.info("the inviting node's reply was ignored: %s", e)
+        self.peers.trust(invite.key, name, list(dict.fromkeys(invite.addrs + addrs))[:16])
         return {"key": invite.key, "name": name, "addrs": invite.addrs}
 
-    async def listen(self, host: str = "127.0.0.1", port: int = 0) -> tuple[web.AppRunner, str]:
-        """Start this node's federation listener; returns its runner (to clean up) and ``host:port``."""
+    def guard(self) -> ConnectionGuard:
+        """A connection guard for one federation listener, with this node's limits."""
+        return ConnectionGuard(self.listener_limits, RefusalLog("federation listener", time.monotonic))
+
+    def app(self, guard: ConnectionGuard) -> web.Application:
         from tequio.federation.http import make_fed_app
 
-        runner = web.AppRunner(make_fed_app(self.service, self.keyring, self.node.clock, self.limits))
-        await runner.setup()
-        await web.TCPSite(runner, host, port).start()
-        bound_host, bound_port = runner.addresses[0][:2]
+        return make_fed_app(self.service, self.keyring, self.node.clock, self.limits, guard)
+
+    async def listen(self, host: str = "127.0.0.1", port: int = 0) -> tuple[web.AppRunner, str]:
+        """Start this node's federation listener, behind its connection guard; returns its runner
+        (to clean up) and ``host:port``."""
+        guard = self.guard()
+        runner, bound = await start_listener(self.app(guard), host, port, guard)
+        bound_host, bound_port = bound[0]
         self.record_listen([(bound_host, bound_port)])
         return runner, f"{bound_host}:{bound_port}"
 

@@ -9,7 +9,7 @@ import pytest
 
 from tequio.federation.host import FeedHead
 from tequio.federation.service import FedError
-from tequio.federation.sync import digest
+from tequio.federation.sync import digest, peer_epoch
 from tequio.node import Node
 from tequio.schemas import Payload, direct_scope, make_record
 from tests.conftest import Feed, key, note
@@ -54,7 +54,7 @@ async def test_a_record_crosses_a_chain(make_node: Callable[..., Node]) -> None:
     assert rec.id in c.ids(2)
     with pytest.raises(FedError) as e:  # C and A do not trust each other
         await c[2].syncer.sync(c[0].node.key)
-    assert e.value.status == 403
+    assert e.value.status == 401
 
 
 async def test_partition_heals_with_nothing_lost(make_node: Callable[..., Node]) -> None:
@@ -83,7 +83,7 @@ async def test_untrusted_node_gets_nothing(make_node: Callable[..., Node]) -> No
     c[1].peers.trust(c[0].node.key, "A", [])  # B trusts A, but A does not trust B
     with pytest.raises(FedError) as e:
         await c[1].syncer.sync(c[0].node.key)
-    assert (e.value.status, e.value.code) == (403, "unknown-key")
+    assert (e.value.status, e.value.code) == (401, "unknown-key")
     assert c.ids(1) == set()
     for method in ("exchange", "push"):
         with pytest.raises(FedError):
@@ -138,7 +138,9 @@ async def test_a_replaced_store_is_resynced_in_full(make_node: Callable[..., Nod
         c[0].node.publish("core.note", {"text": str(i)})
     await c[1].syncer.sync(c[0].node.key)
     view = c[1].peers.load(c[0].node.key)
-    assert view.epoch == c[0].host.epoch() and view.position == c[0].host.position()
+    # F12: the epoch and position A reports to B are B's own: A's store epoch bound to B and the
+    # groups B reads (none), and the count of records B may see.
+    assert view.epoch == peer_epoch(c[0].host.epoch(), c[1].node.key, []) and view.position == 3
     # Pretend B's memory of A is of another store (A was restored from a backup, say).
     view.epoch = b"\x01" * 16
     view.position = 10**6

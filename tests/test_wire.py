@@ -66,6 +66,15 @@ async def pair(make_node: Callable[..., Node]) -> AsyncIterator[tuple[Served, Se
         await runner.cleanup()
 
 
+def _closed_port() -> int:
+    """A port on 127.0.0.1 where nothing listens (bound, then closed: not 9, which may be open)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 def _raw_request(
     sender: SigningKeyring,
     receiver: bytes,
@@ -162,11 +171,20 @@ async def test_an_undecryptable_body_is_refused_and_costs(pair: tuple[Served, Se
     assert b.fed.peers.get(a.fed.node.key).penalty > 0
 
 
-async def test_an_oversized_body_is_refused_before_anything_else(pair: tuple[Served, Served]) -> None:
-    _, b = pair
+async def test_an_oversized_body_is_refused_before_it_is_read(pair: tuple[Served, Served]) -> None:
+    """F1/F2: a stranger gets 401 from the header alone; a trusted key's oversized body, 413 from
+    its Content-Length; both plain text, unsigned, and the connection closed without reading on."""
+    import time
+
+    a, b = pair
     big = b"\x00" * (b.fed.limits.max_body + 1)
-    async with aiohttp.ClientSession() as http, http.post(b.url + "push", data=big) as r:
-        assert r.status == 413
+    async with aiohttp.ClientSession() as http:
+        async with http.post(b.url + "push", data=big) as r:
+            assert (r.status, await r.text()) == (401, "no-auth") and AUTH_HEADER not in r.headers
+        _, headers = _raw_request(a.fed.keyring, b.fed.node.key, "push", {}, time.time_ns() // 1_000_000)
+        async with http.post(b.url + "push", data=big, headers=headers) as r:
+            assert (r.status, await r.text()) == (413, "too-large") and AUTH_HEADER not in r.headers
+    assert b.fed.peers.get(a.fed.node.key).penalty == 0  # unsigned: nobody is blamed
 
 
 async def test_unreachable_and_refused_are_told_apart(
@@ -177,9 +195,13 @@ async def test_unreachable_and_refused_are_told_apart(
     with pytest.raises(FedError) as e:  # B answers, unauthenticated: A is no longer known to it
         await a.fed.syncer.sync(b.fed.node.key)
     assert e.value.status == 401 and e.value.code == "unknown-key"
-    a.fed.peers.set_addrs(b.fed.node.key, ["127.0.0.1:9"])  # nothing listens there
-    with pytest.raises(Unreachable):
+    closed = _closed_port()
+    a.fed.peers.set_addrs(b.fed.node.key, [f"127.0.0.1:{closed}"])  # nothing listens there
+    with pytest.raises(Unreachable) as u:
         await a.fed.syncer.sync(b.fed.node.key)
+    assert str(u.value) == (
+        f"connection refused at 127.0.0.1:{closed}: is its tequio serve running, or has it moved?"
+    )
 
 
 def test_response_signature_binds_status_nonce_body_and_requester() -> None:
@@ -233,7 +255,7 @@ def test_boxes_hide_the_body_and_bind_both_keys() -> None:
 
 async def test_transport_tries_each_address(pair: tuple[Served, Served]) -> None:
     a, b = pair
-    a.fed.peers.set_addrs(b.fed.node.key, ["127.0.0.1:9", b.addr])  # first dead, second alive
+    a.fed.peers.set_addrs(b.fed.node.key, [f"127.0.0.1:{_closed_port()}", b.addr])  # dead, alive
     res = await a.fed.syncer.sync(b.fed.node.key)
     assert res.in_sync
 
@@ -250,7 +272,7 @@ async def test_http_transport_refuses_oversized_replies(pair: tuple[Served, Serv
         type(a.fed.limits)(max_body=65_536),
     )
     try:
-        with pytest.raises(Unreachable, match="ValueError"):
+        with pytest.raises(Unreachable, match="over the 65536-byte limit"):
             await small.call(
                 b.fed.node.key, "exchange", {"wants": [[b.fed.node.key, "public", 1]], "records": []}
             )
