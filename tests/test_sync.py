@@ -344,3 +344,92 @@ async def test_a_busy_peer_is_retried_not_failed(make_node: Callable[..., Node])
     res = await c[1].gossip.sync_with(c[0].node.key)
     await task
     assert res is not None and res.accepted_here == 1
+
+
+async def test_phantom_heads_cost_the_peer_and_are_not_kept(make_node: Callable[..., Node]) -> None:
+    """F9: a peer announces 3,000 feeds ahead of ours and sends none of them when asked."""
+    c = make_cluster(make_node, 2)
+    c.trust(0, 1)
+    phantoms = [[key(2000 + i).verify_key.encode(), "public", 50, bytes(32)] for i in range(3000)]
+    phantoms.sort()
+
+    def lying_sync(peer: bytes, message: object) -> dict:
+        return {
+            "in_sync": False,
+            "epoch": bytes(16),
+            "position": 9,
+            "full": True,
+            "changes": phantoms,
+            "more": False,
+        }
+
+    c[0].service._methods["sync"] = lying_sync
+    res = await c[1].gossip.sync_with(c[0].node.key)
+    assert res is None
+    peer = c[1].peers.get(c[0].node.key)
+    assert peer.penalty == pytest.approx(20, rel=1e-3) and "F9" in peer.why and "3000 feeds" in peer.why
+    assert c[1].peers.load(c[0].node.key).heads == {}  # nothing believed that never arrived
+    assert c[1].peers.get(c[0].node.key).next_try > 0  # and it waits before trying again
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        lambda a, b: [a, b, a],  # not sorted
+        lambda a, b: [a, a],  # repeated
+    ],
+)
+async def test_pages_out_of_order_are_a_violation(make_node: Callable[..., Node], changes: Callable) -> None:
+    c = make_cluster(make_node, 2)
+    c.trust(0, 1)
+    a = [key(2100).verify_key.encode(), "public", 1, bytes(32)]
+    b = [key(2101).verify_key.encode(), "public", 1, bytes(32)]
+    a, b = sorted([a, b])
+
+    def lying_sync(peer: bytes, message: object) -> dict:
+        return {
+            "in_sync": False,
+            "epoch": bytes(16),
+            "position": 9,
+            "full": True,
+            "changes": changes(a, b),
+            "more": False,
+        }
+
+    c[0].service._methods["sync"] = lying_sync
+    assert await c[1].gossip.sync_with(c[0].node.key) is None
+    assert "F7: changes are not sorted" in c[1].peers.get(c[0].node.key).why
+
+
+async def test_a_long_catch_up_goes_on_next_round_without_penalty(make_node: Callable[..., Node]) -> None:
+    """F8: a round stops after ``round_exchanges`` exchanges; the next round picks up from there."""
+    c = make_cluster(make_node, 2)
+    c.trust(0, 1)
+    feed = Feed(key(2200))
+    assert c[0].node.ingest([feed.next().wire for _ in range(300)]).accepted == 300
+    c[1].syncer.limits = c[0].syncer.limits = type(c[0].syncer.limits)(max_records=50, round_exchanges=2)
+    first = await c[1].gossip.sync_with(c[0].node.key)
+    assert first is not None and first.accepted_here == 100 and first.round_trips == 3
+    for _ in range(2):
+        await c[1].gossip.sync_with(c[0].node.key)
+    assert c.ids(1) == c.ids(0)
+    assert c[1].peers.get(c[0].node.key).penalty == 0
+
+
+async def test_the_sync_epoch_changes_when_the_peers_groups_change(make_node: Callable[..., Node]) -> None:
+    """F12: a responder's epoch for a peer is bound to the groups that peer may read, so a peer let
+    into a group gets a full list next time (older feeds of the group had not "changed")."""
+    from tequio.node.groups import create_group
+
+    c = make_cluster(make_node, 2)
+    c.trust(0, 1)
+    a, n = c[0], c[1]
+    a.node.publish("core.note", {"text": "antes"})
+    await n.syncer.sync(a.node.key)
+    view = n.peers.load(a.node.key)
+    ask = {"digest": bytes(32), "epoch": view.epoch, "since": view.position}
+    assert a.syncer.on_sync(n.node.key, ask)["full"] is False  # known epoch and position: a delta
+    _, scope = create_group(a.node, "Con N", [(n.node.key, "N", [])])
+    reply = a.syncer.on_sync(n.node.key, ask)
+    assert reply["epoch"] != view.epoch and reply["full"] is True
+    assert {ch[1] for ch in reply["changes"]} == {"public", scope}

@@ -299,3 +299,74 @@ async def test_a_hostile_trusted_peer_over_http_changes_nothing(pair: tuple[Serv
         await a.fed.transport.call(b.fed.node.key, "push", {"records": forged})
     assert e.value.status == 429 and e.value.code == "quarantined"
     assert b.fed.node.count() == 0 and b.fed.node.store.check() == []
+
+
+@pytest.mark.parametrize(
+    ("data", "error"),
+    [
+        (b"\xdd" + (10**6).to_bytes(4, "big") + b"\x90" * 10**6, "more than 1000 values"),
+        (b"\x91" * 40 + b"\x90", "nesting deeper than 32"),
+        (b"\x92\x01", "truncated"),
+        (b"\x01\x02", "trailing bytes"),
+        (b"\xcb" + bytes(8), "0xcb is not allowed"),  # a float
+        (b"\xc4\x05ab", "truncated"),  # bin8 claiming more than is there
+    ],
+)
+def test_a_message_is_measured_before_it_is_built(data: bytes, error: str) -> None:
+    """F3: the walk counts values and depth without allocating; decoding never sees what it refuses."""
+    from tequio.federation.wire import decode_message, scan_values
+
+    with pytest.raises(Exception, match=error):
+        scan_values(data, 1000)
+    with pytest.raises(AuthError, match="bad-message"):
+        decode_message(data, 1000)
+
+
+def test_scan_counts_every_value_keys_included() -> None:
+    from tequio.federation.wire import scan_values
+    from tequio.schemas import encode
+
+    assert scan_values(encode({"a": [1, b"xy", None], "b": "é" * 300}), 100) == 1 + 2 + 3 + 2
+    big = encode({"changes": [[bytes(32), "public", 2**40, bytes(32)]] * 50_000})
+    assert scan_values(big, 300_000) == 1 + 2 + 50_000 * 5
+
+
+def test_the_auth_header_is_strict_unpadded_base64url() -> None:
+    sender = SigningKeyring(SigningKey(seeded_rng(11)(32)))
+    receiver = SigningKeyring(SigningKey(seeded_rng(12)(32)))
+    body = close_message(sender, receiver.key, {})
+    good = sign_request(sender, receiver.key, "POST", "/fed/v1/x", body, 1000, b"\x0a" * 16)
+    assert "=" not in good
+    for bad in (
+        good + "=",
+        good[:-1] + "+",
+        good + "\n",
+        good[: len(good) // 2] + " " + good[len(good) // 2 :],
+    ):
+        with pytest.raises(AuthError, match="bad-auth"):
+            check_request(bad, "POST", "/fed/v1/x", body, receiver.key, 1000, ReplayGuard(), lambda k: True)
+
+
+@pytest.mark.parametrize(
+    ("addr", "ok"),
+    [
+        ("127.0.0.1:7348", True),
+        ("[::1]:7348", True),
+        ("[2001:db8::7]:1", True),
+        ("nodo.red-local.org:65535", True),
+        ("::1:7348", False),
+        ("[fe80::1%eth0]:7348", False),
+        ("999.0.0.1:80", False),
+        ("host:0", False),
+        ("host:65536", False),
+        ("host:080", False),
+        ("evil.example/x:80", False),
+        ("a b:1", False),
+        ("-bad.example:80", False),
+        ("x" * 300 + ":80", False),
+    ],
+)
+def test_addresses_are_host_port_and_nothing_else(addr: str, ok: bool) -> None:
+    from tequio.federation.addrs import is_valid_addr
+
+    assert is_valid_addr(addr) is ok
