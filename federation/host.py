@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
 
@@ -74,6 +74,7 @@ class SyncHost(Protocol):
         """The group scopes ``peer`` may read (as members), of the groups this node holds."""
         ...
 
-    def ingest(self, wires: Sequence[bytes], source: str) -> IngestSummary:
-        """Run records through the node's one ingest pipeline."""
+    def ingest(self, wires: Sequence[bytes], source: str) -> IngestSummary | Awaitable[IngestSummary]:
+        """Run records through the node's one ingest pipeline (a host may return an awaitable, to
+        ingest off the event loop)."""
         ...

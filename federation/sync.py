@@ -16,8 +16,10 @@ the host's ingest, and every loop a peer's answers drive is bounded (rules F7-F9
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import hashlib
+import inspect
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -31,6 +33,7 @@ from .host import FeedHead, IngestSummary, SyncHost
 from .messages import (
     Limits,
     PeerViolation,
+    SyncReply,
     parse_exchange_reply,
     parse_exchange_request,
     parse_push,
@@ -150,6 +153,19 @@ class PositionMemo:
         return None if memo is None else memo.get((epoch, position))
 
 
+#: A reply listing more changed feeds than this is checked on a worker thread, off the event loop.
+_PARSE_IN_THREAD = 2000
+
+
+async def _parse(
+    parse: Callable[[Any, Limits, Feed | None], SyncReply], msg: Any, lim: Limits, after: Feed | None
+) -> SyncReply:
+    changes = msg.get("changes") if type(msg) is dict else None
+    if type(changes) is list and len(changes) > _PARSE_IN_THREAD:
+        return await asyncio.to_thread(parse, msg, lim, after)
+    return parse(msg, lim, after)
+
+
 def _feed_of(wire: bytes) -> Feed | None:
     """The (author, scope) of a wire record, read without checking the rest (ingest checks it).
 
@@ -197,7 +213,7 @@ class Syncer:
         request: dict[str, Any] = {"digest": digest(mine), "epoch": view.epoch, "since": view.position}
         if offer:
             request["records"] = offer
-        reply = parse_sync_reply(await self._call(peer, "sync", request, res), lim)
+        reply = await _parse(parse_sync_reply, await self._call(peer, "sync", request, res), lim, None)
         if offer:
             res.sent += len(offer)
             res.accepted_there += reply.accepted
@@ -205,7 +221,7 @@ class Syncer:
                 for feed, seq in self._top_seqs(offer).items():
                     view.heads[feed] = max(view.heads.get(feed, 0), seq)
         if reply.records:
-            self._take(peer, reply.records, res)
+            await self._take(peer, reply.records, res)
         if reply.in_sync:
             view.heads = {(h.author, h.scope): h.seq for h in mine}
             view.epoch, view.position, view.sent = reply.epoch, reply.position, started_at
@@ -220,7 +236,7 @@ class Syncer:
                 raise PeerViolation("F7", f"more than {lim.round_heads} changed feeds announced in one round")
             after = (changes[-1].author, changes[-1].scope)
             request["after"] = list(after)
-            reply = parse_sync_reply(await self._call(peer, "sync", request, res), lim, after)
+            reply = await _parse(parse_sync_reply, await self._call(peer, "sync", request, res), lim, after)
             if reply.in_sync or reply.epoch != first.epoch:
                 return res  # its store changed under the paging; the next round starts afresh
             changes += reply.changes
@@ -301,7 +317,7 @@ class Syncer:
             res.rejected_there += reply.rejected
             for a, s, seq in reply.heads:
                 view.heads[(a, s)] = seq
-            got = self._take(peer, reply.records, res)
+            got = await self._take(peer, reply.records, res)
             if wants and not reply.more:
                 delivered = {f for w in reply.records if (f := _feed_of(w)) is not None}
                 missed = [f for f in ahead if f not in delivered]
@@ -318,10 +334,17 @@ class Syncer:
                 return  # nothing moved either way: stop rather than ask for the same again
             mine = self.host.visible_heads(peer)
 
-    def _take(self, peer: bytes, records: Sequence[bytes], res: SyncResult) -> IngestSummary:
+    async def _ingest(self, records: Sequence[bytes], peer: bytes) -> IngestSummary:
+        """The host's ingest, awaited when it returns an awaitable (a host may ingest on a thread)."""
+        summary = self.host.ingest(records, f"peer:{fingerprint(peer)}")
+        if inspect.isawaitable(summary):
+            summary = await summary
+        return summary
+
+    async def _take(self, peer: bytes, records: Sequence[bytes], res: SyncResult) -> IngestSummary:
         if not records:
             return IngestSummary()
-        summary = self.host.ingest(records, f"peer:{fingerprint(peer)}")
+        summary = await self._ingest(records, peer)
         res.received += len(records)
         res.accepted_here += summary.accepted
         res.rejected_here += len(summary.rejected)
@@ -358,9 +381,9 @@ class Syncer:
 
     # -- answering a peer ---------------------------------------------------------------------------------
 
-    def on_sync(self, peer: bytes, message: Any) -> dict[str, Any]:
+    async def on_sync(self, peer: bytes, message: Any) -> dict[str, Any]:
         req = parse_sync_request(message, self.limits)
-        accepted = self._receive(peer, req.records).accepted if req.records else 0
+        accepted = (await self._receive(peer, req.records)).accepted if req.records else 0
         at = self.host.position()  # before the heads: never miss a change
         mine = self.host.visible_heads(peer)
         # F12: the peer's own epoch and position, computed from what it may see and nothing else.
@@ -398,9 +421,9 @@ class Syncer:
                 reply["records"] = fresh
         return reply
 
-    def on_exchange(self, peer: bytes, message: Any) -> dict[str, Any]:
+    async def on_exchange(self, peer: bytes, message: Any) -> dict[str, Any]:
         req = parse_exchange_request(message, self.limits)
-        summary = self._receive(peer, req.records)
+        summary = await self._receive(peer, req.records)
         touched = sorted({f for w in req.records if (f := _feed_of(w)) is not None})
         heads = self.host.own_heads(touched)
         out: list[bytes] = []
@@ -423,13 +446,13 @@ class Syncer:
             "rejected": len(summary.rejected),
         }
 
-    def on_push(self, peer: bytes, message: Any) -> dict[str, Any]:
-        summary = self._receive(peer, parse_push(message, self.limits))
+    async def on_push(self, peer: bytes, message: Any) -> dict[str, Any]:
+        summary = await self._receive(peer, parse_push(message, self.limits))
         return {"accepted": summary.accepted, "rejected": len(summary.rejected)}
 
-    def _receive(self, peer: bytes, records: Sequence[bytes]) -> IngestSummary:
+    async def _receive(self, peer: bytes, records: Sequence[bytes]) -> IngestSummary:
         if not records:
             return IngestSummary()
-        summary = self.host.ingest(records, f"peer:{fingerprint(peer)}")
+        summary = await self._ingest(records, peer)
         self.on_received(peer, summary)
         return summary

@@ -22,7 +22,6 @@ from nacl.public import Box, PrivateKey, PublicKey
 from nacl.signing import SigningKey, VerifyKey
 
 from tequio.schemas import CanonicalError, decode, encode
-from tequio.schemas.canonical import MAX_DEPTH
 
 __all__ = [
     "AUTH_HEADER",
@@ -40,7 +39,6 @@ __all__ = [
     "finish_request",
     "open_message",
     "precheck_request",
-    "scan_values",
     "sign_request",
     "sign_response",
 ]
@@ -256,69 +254,16 @@ def open_message(keyring: Keyring, peer: bytes, data: bytes, max_values: int = M
 
 
 def decode_message(plain: bytes, max_values: int = MAX_VALUES) -> Any:
-    """Strictly decode a message, after checking its shape without building it (rule F3)."""
+    """Strictly decode a message, building at most ``max_values`` values (rule F3): the decoder
+    counts each array and map as it completes and stops there, so a body of millions of empty
+    arrays is refused before it becomes millions of objects."""
     try:
-        scan_values(plain, max_values)
-        return decode(plain)
+        return decode(plain, max_values)
     except CanonicalError as e:
+        text = str(e)
+        if "too many values" in text or "exceeds max_" in text:
+            raise AuthError("bad-message", f"F3: more than {max_values} values in one message") from None
         raise AuthError("bad-message", f"body is not canonical msgpack: {e}") from None
-
-
-# Sizes of what follows a msgpack type byte: (length bytes, or -n for a fixed n-byte payload).
-_FIXED = {0xCC: 1, 0xCD: 2, 0xCE: 4, 0xCF: 8, 0xD0: 1, 0xD1: 2, 0xD2: 4, 0xD3: 8}
-_SIZED = {0xC4: 1, 0xC5: 2, 0xC6: 4, 0xD9: 1, 0xDA: 2, 0xDB: 4}  # bin8/16/32, str8/16/32
-_CONTAINERS = {0xDC: (2, 1), 0xDD: (4, 1), 0xDE: (2, 2), 0xDF: (4, 2)}  # array16/32, map16/32
-
-
-def scan_values(data: bytes, limit: int, max_depth: int = MAX_DEPTH) -> int:
-    """Count the values of one msgpack value without building any of them; raise CanonicalError
-    past ``limit`` values, past ``max_depth`` nesting, or on input that is truncated or not msgpack
-    (types the model has no room for are left to ``decode``). Returns the count.
-
-    Each value costs the walk a few hundred nanoseconds and no memory, so a hostile body is refused
-    after ``limit`` steps, before the decoder turns each byte into an object.
-    """
-    pos, end, count = 0, len(data), 0
-    stack = [1]  # items still to read in each open container; the root holds one value
-    while stack:
-        if stack[-1] == 0:
-            stack.pop()
-            continue
-        stack[-1] -= 1
-        if pos >= end:
-            raise CanonicalError("truncated message")
-        b = data[pos]
-        pos += 1
-        count += 1
-        if count > limit:
-            raise CanonicalError(f"more than {limit} values in one message")
-        if b <= 0x7F or b >= 0xE0 or b in (0xC0, 0xC2, 0xC3):
-            continue
-        items = 0
-        if b <= 0x8F:
-            items = 2 * (b & 0x0F)
-        elif b <= 0x9F:
-            items = b & 0x0F
-        elif b <= 0xBF:
-            pos += b & 0x1F
-        elif b in _FIXED:
-            pos += _FIXED[b]
-        elif b in _SIZED:
-            n = _SIZED[b]
-            pos += n + int.from_bytes(data[pos : pos + n], "big")
-        elif b in _CONTAINERS:
-            n, per = _CONTAINERS[b]
-            items = per * int.from_bytes(data[pos : pos + n], "big")
-            pos += n
-        else:  # floats, ext types, 0xc1: no value in the model
-            raise CanonicalError(f"type byte 0x{b:02x} is not allowed")
-        if items:
-            if len(stack) > max_depth:
-                raise CanonicalError(f"nesting deeper than {max_depth}")
-            stack.append(items)
-    if pos != end:
-        raise CanonicalError("trailing bytes or truncated message")
-    return count
 
 
 class ReplayGuard:

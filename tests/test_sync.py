@@ -104,9 +104,11 @@ async def test_direct_scope_is_invisible_to_everyone_but_its_ends(make_node: Cal
     assert a.node.ingest([r.wire for r in secret]).accepted == 3
     a.node.publish("core.note", {"text": "público"})
     # What A answers C: neither the digest input, nor the changes, nor a direct ask reveal the feed.
-    reply = a.syncer.on_sync(third.node.key, {"digest": bytes(32), "epoch": None, "since": 0})
+    reply = await a.syncer.on_sync(third.node.key, {"digest": bytes(32), "epoch": None, "since": 0})
     assert all(ch[1] == "public" for ch in reply["changes"]) and len(reply["changes"]) == 1
-    asked = a.syncer.on_exchange(third.node.key, {"wants": [[secret[0].author, scope, 1]], "records": []})
+    asked = await a.syncer.on_exchange(
+        third.node.key, {"wants": [[secret[0].author, scope, 1]], "records": []}
+    )
     assert asked["records"] == [] and asked["heads"] == []
     await third.syncer.sync(a.node.key)
     assert [r.scope for r in third.node.records(limit=None)] == ["public"]
@@ -428,8 +430,8 @@ async def test_the_sync_epoch_changes_when_the_peers_groups_change(make_node: Ca
     await n.syncer.sync(a.node.key)
     view = n.peers.load(a.node.key)
     ask = {"digest": bytes(32), "epoch": view.epoch, "since": view.position}
-    assert a.syncer.on_sync(n.node.key, ask)["full"] is False  # known epoch and position: a delta
+    assert (await a.syncer.on_sync(n.node.key, ask))["full"] is False  # known epoch and position: a delta
     _, scope = create_group(a.node, "Con N", [(n.node.key, "N", [])])
-    reply = a.syncer.on_sync(n.node.key, ask)
+    reply = await a.syncer.on_sync(n.node.key, ask)
     assert reply["epoch"] != view.epoch and reply["full"] is True
     assert {ch[1] for ch in reply["changes"]} == {"public", scope}
