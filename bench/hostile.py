@@ -16,6 +16,8 @@ the same node in the same run. Then the attack runs while a thread of this proce
 - ``hostile_responder_cli``: ``tequio sync`` against a trusted peer that answers every sync with
   20,000 new heads and ``more: true`` (once ran until killed at 2.1 GB); its own peak RSS too.
 - ``hostile_responder_serve``: ``serve`` itself doing gossip rounds with that peer for ``--attack-s``.
+- ``push_flood``: a trusted peer pushing valid new records of its own, 2,000 a message, one message
+  after another (nothing the protocol refuses: it shows what ingest on the event loop costs).
 - ``sparse_import``: ``tequio records import`` of a ``--import-gib`` GiB sparse file (all zeros) beside
   the running ``serve``, stopped after ``--attack-s`` if still running; its own peak RSS too.
 
@@ -46,8 +48,14 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the attack tools live with the tests
 
+from nacl.signing import SigningKey  # noqa: E402
+
+from tequio.federation.http import HttpTransport  # noqa: E402
+from tequio.federation.messages import Limits  # noqa: E402
+from tequio.federation.wire import SigningKeyring  # noqa: E402
 from tequio.node import Node  # noqa: E402
 from tequio.node.federation import Federation  # noqa: E402
+from tequio.schemas import Payload, make_record  # noqa: E402
 from tests.attackkit import (  # noqa: E402
     HostileProcess,
     Served,
@@ -263,6 +271,45 @@ async def hostile_serve(tmp: Path, a: argparse.Namespace) -> dict[str, Any]:
         hostile.stop()
 
 
+async def push_flood(tmp: Path, a: argparse.Namespace) -> dict[str, Any]:
+    """Not an attack the protocol can refuse: a trusted peer pushing valid new records of its own
+    feed, 2,000 a message, one message after another. It shows what ingest on the event loop costs."""
+    home = fresh(tmp, "push-flood")
+    sk = SigningKey(os.urandom(32))
+    trust(home, bytes(sk.verify_key), "Prolífica", [])
+    served = start_serve(home, nofile=SOFT_NOFILE)
+    keyring = SigningKeyring(sk)
+    transport = HttpTransport(keyring, lambda _: [served.fed], now_ms, os.urandom, Limits())
+    prev, wires = None, []
+    for seq in range(1, 20_001):
+        rec = make_record(
+            sk, "public", seq, prev, now_ms(), Payload("core.note", {"text": f"n{seq}"}).encode()
+        )
+        prev = rec.id
+        wires.append(rec.wire)
+
+    async def attack() -> dict[str, Any]:
+        accepted, pushes, t = 0, 0, time.monotonic()
+        for i in range(0, len(wires), 2000):
+            reply = await transport.call(served.key, "push", {"records": wires[i : i + 2000]})
+            accepted += reply["accepted"]
+            pushes += 1
+            if time.monotonic() - t > a.attack_s:
+                break
+        took = time.monotonic() - t
+        return {"pushes": pushes, "accepted": accepted, "records_per_s": round(accepted / took)}
+
+    try:
+        return {"figure": "push_flood"} | await measure(served, a.idle_s, attack)
+    finally:
+        await transport.close()
+        served.stop()
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
 async def sparse_import(tmp: Path, a: argparse.Namespace) -> dict[str, Any]:
     home = fresh(tmp, "import")
     sparse = tmp / "zeros.bin"
@@ -296,6 +343,7 @@ async def run(a: argparse.Namespace, tmp: Path) -> None:
         ("idle_connections", idle_connections),
         ("hostile_responder_cli", hostile_cli),
         ("hostile_responder_serve", hostile_serve),
+        ("push_flood", push_flood),
         ("sparse_import", sparse_import),
     ):
         if a.only and name not in a.only:

@@ -49,7 +49,7 @@ log = logging.getLogger(__name__)
 def _plain(status: int, code: str) -> web.Response:
     """An unauthenticated refusal: the code as plain text, no signature, and the connection closed
     (an unread body is not worth draining)."""
-    resp = web.Response(status=status, text=code)
+    resp = web.Response(status=status, text=code, headers={"Server": "tequio"})  # no versions
     resp.force_close()
     return resp
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import ifaddr
@@ -26,6 +26,7 @@ from tequio.federation.sync import Syncer, Transport
 from tequio.federation.wire import SigningKeyring
 from tequio.schemas import PUBLIC
 
+from .ingest import IngestReport
 from .node import Node
 
 __all__ = ["Federation", "NodeSyncHost", "listener_limits", "local_addresses"]
@@ -35,12 +36,21 @@ log = logging.getLogger(__name__)
 LISTEN_NOTE = "listen"
 
 
-class NodeSyncHost:
-    """A node's store and read policy, as federation sees it."""
+#: Runs ``fn(node)`` somewhere other than the event loop (a worker thread with the node's own
+#: sibling connection, say) and returns its result to the loop.
+OffLoopRunner = Callable[[Callable[[Node], IngestReport]], Awaitable[IngestReport]]
 
-    def __init__(self, node: Node) -> None:
+
+class NodeSyncHost:
+    """A node's store and read policy, as federation sees it.
+
+    ``off_loop``, when given, runs the ingest of records from peers away from the event loop: a
+    2,000-record push otherwise holds the loop (and the local API) for about a second here."""
+
+    def __init__(self, node: Node, off_loop: OffLoopRunner | None = None) -> None:
         self.node = node
         self.store = node.store
+        self.off_loop = off_loop
 
     @property
     def key(self) -> bytes:
@@ -113,11 +123,20 @@ class NodeSyncHost:
     def may_fetch(self, peer: bytes, h: bytes) -> bool:
         return any(self.may_read(peer, a, s) for a, s in self.store.blob_scopes(h))
 
-    def ingest(self, wires: Sequence[bytes], source: str) -> IngestSummary:
-        report = self.node.ingest(wires, source)
-        return IngestSummary(
-            report.accepted, report.duplicates, [(r.index, str(r.reason)) for r in report.rejected]
-        )
+    def ingest(self, wires: Sequence[bytes], source: str) -> IngestSummary | Awaitable[IngestSummary]:
+        if self.off_loop is not None:
+            return self._ingest_off_loop(list(wires), source)
+        return _summary(self.node.ingest(wires, source))
+
+    async def _ingest_off_loop(self, wires: list[bytes], source: str) -> IngestSummary:
+        assert self.off_loop is not None
+        return _summary(await self.off_loop(lambda node: node.ingest(wires, source)))
+
+
+def _summary(report: IngestReport) -> IngestSummary:
+    return IngestSummary(
+        report.accepted, report.duplicates, [(r.index, str(r.reason)) for r in report.rejected]
+    )
 
 
 def listener_limits(node: Node) -> ListenerLimits:
@@ -149,7 +168,13 @@ def local_addresses(port: int) -> list[str]:
 class Federation:
     """Federation for one open, unlocked node. ``transport`` defaults to HTTP."""
 
-    def __init__(self, node: Node, transport: Transport | None = None, seed: int | None = None) -> None:
+    def __init__(
+        self,
+        node: Node,
+        transport: Transport | None = None,
+        seed: int | None = None,
+        off_loop: OffLoopRunner | None = None,
+    ) -> None:
         cfg = node.config.federation
         self.node = node
         self.keyring = SigningKeyring(node._signing_key())
@@ -162,7 +187,7 @@ class Federation:
             Penalties(quarantine_ms=cfg.quarantine_minutes * 60_000),
         )
         self.invites = InviteBook(self.peers, node.clock, node.rng)
-        self.host = NodeSyncHost(node)
+        self.host = NodeSyncHost(node, off_loop)
         self.http: HttpTransport | None = None
         if transport is None:
             self.http = HttpTransport(self.keyring, self._addresses_of, node.clock, node.rng, self.limits)

@@ -435,3 +435,34 @@ async def test_the_sync_epoch_changes_when_the_peers_groups_change(make_node: Ca
     reply = await a.syncer.on_sync(n.node.key, ask)
     assert reply["epoch"] != view.epoch and reply["full"] is True
     assert {ch[1] for ch in reply["changes"]} == {"public", scope}
+
+
+async def test_a_host_may_ingest_off_the_event_loop(make_node: Callable[..., Node]) -> None:
+    """NodeSyncHost(off_loop=...) hands every ingest of records from peers to the runner given (serve
+    passes one that works on a thread of its own); sync and push behave the same."""
+    from tequio.federation.memory import MemoryNetwork
+    from tequio.node.federation import Federation
+
+    network = MemoryNetwork()
+    ran: list[str] = []
+    feds = []
+    for i in range(2):
+        node = make_node(name=f"N{i}", seed=800 + i)
+
+        async def runner(fn: Callable[[Node], object], node: Node = node) -> object:
+            ran.append(node.name)
+            return await asyncio.to_thread(fn, node)
+
+        fed = Federation(node, transport=network.transport(node.key), seed=i, off_loop=runner)  # type: ignore[arg-type]
+        network.attach(node.key, fed.service)
+        feds.append(fed)
+    a, b = feds
+    a.peers.trust(b.node.key, "b", [])
+    b.peers.trust(a.node.key, "a", [])
+    for i in range(3):
+        a.node.publish("core.note", {"text": f"fuera del bucle {i}"})
+    res = await b.syncer.sync(a.node.key)
+    assert res.accepted_here == 3 and ran == ["N1"]
+    b.node.publish("core.note", {"text": "de vuelta"})
+    await b.gossip.push_new()  # what B holds goes out; only its own note is new to A
+    assert ran == ["N1", "N0"] and len(a.node.records(limit=None)) == 4
