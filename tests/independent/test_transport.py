@@ -187,3 +187,23 @@ async def test_F13_addresses_in_a_handshake(served: Listener) -> None:
         "10.0.0.2:7348",
         "nodo.local:7348",
     ]
+
+
+def test_F12_epoch_vectors() -> None:
+    """The per-peer epoch of protocol.md section 12, computed here from the text alone."""
+    seed = hashlib.sha256(b"tequio test vector seed 1").digest()
+    peer = R.public_key(seed)
+    assert peer.hex().startswith("b6326c26") and peer.hex().endswith("3b8b")
+
+    def epoch(groups: list[str]) -> str:
+        data = b"tequio/sync-epoch/v1\n" + b"\x11" * 16 + peer
+        data += b"".join(g.encode() + b"\n" for g in sorted(groups))
+        return hashlib.sha256(data).digest()[:16].hex()
+
+    assert epoch([]) == "5f3f87e7da2e4e039b89b1b7154998c9"
+    assert epoch(["g:" + "ab" * 16, "g:" + "01" * 16]) == "7b8572d28d6259fb3d7e56d5389d00fc"
+    from tequio.federation.sync import peer_epoch  # and the node computes the same
+
+    assert peer_epoch(b"\x11" * 16, peer, ["g:" + "01" * 16, "g:" + "ab" * 16]).hex() == epoch(
+        ["g:" + "01" * 16, "g:" + "ab" * 16]
+    )
