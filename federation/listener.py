@@ -174,13 +174,13 @@ class ConnectionGuard:
 
     def _evict(self) -> bool:
         """Close the oldest connection that has not authenticated, to make room for a new one."""
-        for transport, conn in self._open.items():
-            if not conn.authenticated:
-                self.release(conn)
-                _abort(transport)
-                self.refusals.note("unauthenticated connections closed to make room")
-                return True
-        return False
+        victim = next((c for c in self._open.values() if not c.authenticated), None)
+        if victim is None or victim.transport is None:
+            return False
+        self.release(victim)
+        _abort(victim.transport)
+        self.refusals.note("unauthenticated connections closed to make room")
+        return True
 
     def release(self, conn: _Conn) -> None:
         if conn.transport is not None and self._open.pop(conn.transport, None) is not None:

@@ -373,3 +373,48 @@ def test_addresses_are_host_port_and_nothing_else(addr: str, ok: bool) -> None:
     from tequio.federation.addrs import is_valid_addr
 
     assert is_valid_addr(addr) is ok
+
+
+def test_the_guard_makes_room_by_closing_strangers_never_peers() -> None:
+    """At the total cap the oldest connection that has not authenticated is closed; authenticated
+    ones are kept; per-address caps refuse at once; refusals are summarised, not logged each."""
+    import asyncio
+
+    from tequio.federation.listener import ConnectionGuard, ListenerLimits, RefusalLog
+
+    class FakeTransport(asyncio.Transport):
+        def __init__(self, host: str) -> None:
+            super().__init__()
+            self.host, self.aborted = host, False
+
+        def get_extra_info(self, name: str, default: object = None) -> object:
+            return (self.host, 1234) if name == "peername" else default
+
+        def abort(self) -> None:
+            self.aborted = True
+
+    class Inner(asyncio.Protocol):
+        pass
+
+    t = [0.0]
+    log = RefusalLog("test listener", lambda: t[0])
+    guard = ConnectionGuard(ListenerLimits(max_connections=4, max_per_host=2, fd_reserve=16), log)
+    assert guard.cap == 4
+
+    def connect(host: str) -> FakeTransport:
+        tr = FakeTransport(host)
+        guard.factory(Inner)().connection_made(tr)
+        return tr
+
+    peer = connect("10.0.0.1")
+    guard.authenticated(peer)
+    a, b, c = connect("10.0.0.2"), connect("10.0.0.3"), connect("10.0.0.4")
+    assert guard.open == 4 and not any(x.aborted for x in (peer, a, b, c))
+    d = connect("10.0.0.5")  # at the cap: the oldest stranger makes room; the peer stays
+    assert a.aborted and not (peer.aborted or d.aborted) and guard.open == 4
+    e, f = connect("10.0.0.3"), connect("10.0.0.3")  # b, then c make room in turn
+    assert b.aborted and c.aborted and not (e.aborted or f.aborted)
+    g = connect("10.0.0.3")  # a third from one address: refused at once, nobody else closed
+    assert g.aborted and not (d.aborted or e.aborted or f.aborted or peer.aborted)
+    assert log.total["connections over the per-address cap"] == 1
+    assert log.total["unauthenticated connections closed to make room"] == 3
