@@ -23,8 +23,9 @@ Lockstep. In one process the "concurrent" syncs of a round run one after the oth
 record received early in a round is passed on by later syncs of the same round, in an order set by
 node numbering: one round then reaches most of the network. The ``spread`` figures instead model the
 round as simultaneous: each node's peers see its store as it was when the round began (``RoundView``
-below hides from ``visible_heads``, ``feed_records``, ``records_since`` and ``position`` whatever
-was accepted during the round; what the node itself holds, ``own_heads`` and ``ingest``, is real).
+below hides from ``visible_heads``, ``feed_records``, ``records_since``, ``visible_since`` and
+``position`` whatever was accepted during the round; what the node itself holds, ``own_heads`` and
+``ingest``, is real).
 A record then moves at most one hop per round, as in the usual epidemic round model (Serf's
 convergence simulator among them). ``spread_unsynchronised`` shows the same run without the
 lockstep view, for one seed, for comparison.
@@ -154,6 +155,13 @@ class RoundView:
     def records_since(self, position: int, limit: int) -> list[tuple[bytes, str, bytes, int]]:
         rows = self.inner.records_since(position, limit)
         return rows if self.cut is None else [r for r in rows if r[3] <= self.cut]
+
+    def visible_since(self, peer: bytes, position: int, limit: int) -> list[tuple[bytes, str, bytes, int]]:
+        rows = self.inner.visible_since(peer, position, limit)
+        return rows if self.cut is None else [r for r in rows if r[3] <= self.cut]
+
+    def visible_groups(self, peer: bytes) -> list[str]:
+        return self.inner.visible_groups(peer)
 
 
 # -- the trust graph -----------------------------------------------------------------------------------------

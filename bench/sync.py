@@ -39,7 +39,6 @@ from typing import Any
 from aiohttp import web
 from nacl.signing import SigningKey
 
-from tequio.federation.http import make_fed_app
 from tequio.federation.sync import SyncResult
 from tequio.node import Node
 from tequio.node.federation import Federation
@@ -210,13 +209,8 @@ class Served:
 async def serve(node: Node) -> Served:
     """The node's federation listener on 127.0.0.1 (as ``tequio serve`` builds it), behind a relay."""
     fed = Federation(node)
-    app = make_fed_app(fed.service, fed.keyring, node.clock, fed.limits)
-    runner = web.AppRunner(app, handle_signals=False, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    host, port = runner.addresses[0][:2]
-    fed.record_listen([(host, port)])
-    relay = Relay(port)
+    runner, addr = await fed.listen("127.0.0.1", 0)  # behind its connection guard, as in serve
+    relay = Relay(int(addr.rsplit(":", 1)[1]))
     await relay.start()
     return Served(fed, runner, relay)
 

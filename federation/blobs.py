@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from tequio.schemas import fingerprint
 
-from .messages import MessageError
+from .messages import MessageError, PeerViolation
 from .peers import PeerBook
 from .service import FedError
 from .sync import Transport, Unreachable
@@ -168,36 +168,44 @@ class BlobFetcher:
     def on_blob(self, peer: bytes, message: Any) -> dict[str, Any]:
         if not (
             type(message) is dict
-            and type(message.get("hash")) is bytes
+            and set(message) == {"hash", "offset", "length"}
+            and type(message["hash"]) is bytes
             and len(message["hash"]) == 32
-            and type(message.get("offset")) is int
+            and type(message["offset"]) is int
             and message["offset"] >= 0
-            and type(message.get("length")) is int
+            and type(message["length"]) is int
             and 0 < message["length"] <= CHUNK
         ):
-            raise MessageError("blob: expected {hash: 32 bytes, offset: int >= 0, length: 1..1 MiB}")
+            raise MessageError("F10: blob: expected exactly {hash: 32 bytes, offset >= 0, length: 1..1 MiB}")
         h = message["hash"]
         size = self.store.size(h)
         # The same answer for "not held" and "not for you": a refusal reveals nothing.
         if size is None or not self.host.may_fetch(peer, h):
             raise FedError(404, "no-such-blob", "")
+        if message["offset"] >= size:  # 2^62, say: a malformed request, not a server error
+            raise MessageError(f"F10: blob: offset {message['offset']} is not below the blob's size")
         return {"data": self.store.read(h, message["offset"], message["length"]), "size": size}
 
     # -- fetching -------------------------------------------------------------------------------------
 
     async def fetch_from(self, peer: bytes, h: bytes, size: int) -> None:
         """Fetch (or resume) one blob from one peer; raises on any failure, keeping the partial file."""
-        offset = self.store.partial_size(h)
+        offset = start = self.store.partial_size(h)
         while offset < size:
             reply = await self.transport.call(
                 peer, "blob", {"hash": h, "offset": offset, "length": min(self.chunk, size - offset)}
             )
             data = reply.get("data") if isinstance(reply, dict) else None
             if type(data) is not bytes or not data or len(data) > min(self.chunk, size - offset):
-                raise BlobError("a peer sent a malformed range")
+                raise PeerViolation("F10", f"a malformed range of blob {h.hex()[:16]}")
             self.store.append(h, offset, data)
             offset += len(data)
-        self.store.finish(h, size)
+        try:
+            self.store.finish(h, size)
+        except BlobError as e:
+            if start == 0:  # every byte came from this peer in this call: the fault is its own
+                raise PeerViolation("F10", str(e)) from None
+            raise
 
     async def run_once(self, limit: int = 100) -> int:
         """Try every wanted blob once; returns how many were completed."""
@@ -218,9 +226,13 @@ class BlobFetcher:
                 except Unreachable as e:
                     self.problems[h] = f"{fingerprint(peer)}: unreachable ({e})"
                     continue
+                except MessageError as e:  # the peer's signed replies broke a rule: it costs
+                    self.problems[h] = f"{fingerprint(peer)}: {e}"
+                    self.peers.penalise(peer, self.peers.rules.per_bad_message, f"blob: {e}")
+                    continue
                 except BlobError as e:
                     self.problems[h] = str(e)
-                    log.warning("blob %s from %s: %s", h.hex()[:16], fingerprint(peer), e)
+                    log.info("blob %s from %s: %s", h.hex()[:16], fingerprint(peer), e)
                     continue
                 self.problems.pop(h, None)
                 done += 1

@@ -2,8 +2,9 @@
 
 Every tick the node looks at its store's position: records accepted since the last look (published
 here, by a CLI command in another process, or received from a peer) are pushed to every trusted,
-reachable peer allowed to read them. Every ``interval`` (jittered), it also syncs with ``fanout``
-random peers. A peer that cannot be reached is skipped with exponential back-off.
+reachable peer allowed to read them, in batches of what that peer may read. Every ``interval``
+(jittered), it also syncs with ``fanout`` random peers. A peer that cannot be reached is skipped
+with exponential back-off.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from tequio.schemas import fingerprint
 
 from .host import SyncHost
+from .messages import MessageError
 from .peers import PeerBook
 from .service import FedError
 from .sync import Syncer, SyncResult, Unreachable
@@ -88,8 +90,19 @@ class Gossip:
                 self.peers.unreachable(peer, what, self.config.backoff_base_ms, self.config.backoff_max_ms)
                 log.info("peer %s refused or failed sync: %s", fingerprint(peer), what)
                 return None
+            except MessageError as e:  # its signed replies broke a rule (F3-F9): penalised, backed off
+                self.violated(peer, f"sync: {e}")
+                return None
             self.peers.reached(peer)
             return result
+
+    def violated(self, peer: bytes, what: str) -> None:
+        """A peer's signed answers broke a protocol rule: it costs as a malformed message, the
+        round stops, and we wait before trying it again; ``peer list`` shows the sentence."""
+        updated = self.peers.penalise(peer, self.peers.rules.per_bad_message, what)
+        self.peers.unreachable(peer, what, self.config.backoff_base_ms, self.config.backoff_max_ms)
+        status = updated.status(self.clock(), self.peers.rules) if updated else "unknown"
+        log.warning("peer %s broke the protocol (%s): %s", fingerprint(peer), status, what)
 
     async def _retry_busy(self, peer: bytes, attempts: int = 5) -> SyncResult:
         """A peer answers one request from us at a time; another process of ours (``tequio sync``
@@ -111,27 +124,42 @@ class Gossip:
         return [r for r in results if r is not None]
 
     async def push_new(self) -> int:
-        """Push records accepted since the last call to every ready peer that may read them."""
-        fresh = self.host.records_since(self.pushed, self.config.push_batch)
-        if not fresh:
-            return 0
-        self.pushed = fresh[-1][3]
-        peers = self._ready()
-        await asyncio.gather(*(self._push_to(p, fresh) for p in peers))
-        return len(fresh)
+        """Push records accepted since the last call to every ready peer that may read them.
 
-    async def _push_to(self, peer: bytes, fresh: list[tuple[bytes, str, bytes, int]]) -> None:
-        records = [w for a, s, w, _ in fresh if a != peer and self.host.may_read(peer, a, s)]
-        if not records:
-            return
+        Each peer's records are read and batched from what that peer may read only, so where one
+        push ends and the next begins says nothing of records hidden from it (rule F12). Returns
+        how far the store's position moved (0: nothing new)."""
+        top = self.host.position()
+        if top <= self.pushed:
+            return 0
+        start, self.pushed = self.pushed, top
+        await asyncio.gather(*(self._push_to(p, start, top) for p in self._ready()))
+        return top - start
+
+    async def _push_to(self, peer: bytes, start: int, top: int) -> None:
+        mark = start
+        while mark < top:
+            rows = [r for r in self.host.visible_since(peer, mark, self.config.push_batch) if r[3] <= top]
+            if not rows:
+                return
+            mark = rows[-1][3]
+            records = [w for a, _, w, _ in rows if a != peer]
+            if records and not await self._push_batch(peer, records):
+                return  # unreachable or refusing: anti-entropy repairs the rest
+
+    async def _push_batch(self, peer: bytes, records: list[bytes]) -> bool:
         async with self._lock(peer):
             try:
                 await self.syncer.push(peer, records)
                 self.peers.reached(peer)
+                return True
             except Unreachable as e:
                 self.peers.unreachable(peer, str(e), self.config.backoff_base_ms, self.config.backoff_max_ms)
             except (FedError, AuthError) as e:
                 log.info("peer %s refused push: %s", fingerprint(peer), e)
+            except MessageError as e:
+                self.violated(peer, f"push: {e}")
+        return False
 
     def next_interval(self) -> float:
         j = self.config.jitter

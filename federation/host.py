@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
 
@@ -66,6 +66,15 @@ class SyncHost(Protocol):
         """(author, scope, wire, position) of records accepted after ``position``, oldest first."""
         ...
 
-    def ingest(self, wires: Sequence[bytes], source: str) -> IngestSummary:
-        """Run records through the node's one ingest pipeline."""
+    def visible_since(self, peer: bytes, position: int, limit: int) -> list[tuple[bytes, str, bytes, int]]:
+        """Like ``records_since``, only records of feeds ``peer`` may read (``limit`` of those)."""
+        ...
+
+    def visible_groups(self, peer: bytes) -> list[str]:
+        """The group scopes ``peer`` may read (as members), of the groups this node holds."""
+        ...
+
+    def ingest(self, wires: Sequence[bytes], source: str) -> IngestSummary | Awaitable[IngestSummary]:
+        """Run records through the node's one ingest pipeline (a host may return an awaitable, to
+        ingest off the event loop)."""
         ...

@@ -6,15 +6,21 @@ request gets a bare 401 that reveals nothing about the node's peers or records.
 
 from __future__ import annotations
 
+import asyncio
+import errno
 import logging
+import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import aiohttp
 from aiohttp import web
 
+from .addrs import is_valid_addr
+from .listener import ConnectionGuard, ListenerLimits, RefusalLog
 from .memory import Meter
-from .messages import Limits
+from .messages import Limits, PeerViolation
 from .service import FedError, FedService
 from .sync import Unreachable
 from .wire import (
@@ -22,10 +28,12 @@ from .wire import (
     AuthError,
     Keyring,
     ReplayGuard,
-    check_request,
+    RequestAuth,
     check_response,
     close_message,
+    finish_request,
     open_message,
+    precheck_request,
     sign_request,
     sign_response,
 )
@@ -38,38 +46,109 @@ _SKIP = ("User-Agent", "Accept", "Accept-Encoding", "Content-Type")
 log = logging.getLogger(__name__)
 
 
+def _plain(status: int, code: str) -> web.Response:
+    """An unauthenticated refusal: the code as plain text, no signature, and the connection closed
+    (an unread body is not worth draining)."""
+    resp = web.Response(status=status, text=code, headers={"Server": "tequio"})  # no versions
+    resp.force_close()
+    return resp
+
+
+#: Bodies larger than this are decrypted and decoded on a worker thread, not on the event loop.
+THREAD_ABOVE = 64 * 1024
+
+
+async def _read_body(request: web.Request, length: int, idle_s: float) -> bytes | None:
+    """Exactly ``length`` bytes of body, each chunk within ``idle_s`` of the last; None otherwise."""
+    chunks: list[bytes] = []
+    got = 0
+    while got < length:
+        try:
+            chunk = await asyncio.wait_for(request.content.readany(), idle_s)
+        except Exception:  # a pause too long, a client gone, a broken chunk: no body, no traceback
+            return None
+        if not chunk:
+            break
+        chunks.append(chunk)
+        got += len(chunk)
+    return b"".join(chunks) if got == length else None
+
+
 def make_fed_app(
-    service: FedService, keyring: Keyring, clock: Callable[[], int], limits: Limits
+    service: FedService,
+    keyring: Keyring,
+    clock: Callable[[], int],
+    limits: Limits,
+    guard: ConnectionGuard | None = None,
 ) -> web.Application:
-    """The federation listener's application."""
-    guard = ReplayGuard()
+    """The federation listener's application (checks in the order of docs/protocol.md rule F2).
+
+    ``guard`` is the listener's connection guard (``listener.start_listener``); without one, the
+    same checks run with default limits and no connection caps.
+    """
+    replay = ReplayGuard()
+    guard = guard or ConnectionGuard(ListenerLimits(), RefusalLog("federation listener", _monotonic))
+    refusals = RefusalLog("federation requests from unknown or unproven senders", _monotonic)
     app = web.Application(client_max_size=limits.max_body)
+    pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="fed-decode")
+
+    async def shutdown(_: web.Application) -> None:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+    app.on_cleanup.append(shutdown)
 
     async def handle(request: web.Request) -> web.Response:
         method = request.match_info["method"]
+        handshake = method == "handshake"
         try:
-            body = await request.read()
-        except web.HTTPRequestEntityTooLarge:
-            # No signature can be checked without the body, so nobody is penalised for this.
-            return web.Response(status=413, text="too-large")
-        try:
-            auth = check_request(
-                request.headers.get(AUTH_HEADER),
-                request.method,
-                request.path,
-                body,
-                keyring.key,
-                clock(),
-                guard,
-                known=lambda key: method == "handshake" or service.known(key),
+            pending = precheck_request(
+                request.headers.get(AUTH_HEADER), clock(), lambda key: handshake or service.known(key)
             )
         except AuthError as e:
-            return web.Response(status=401, text=e.code)
+            refusals.note(e.code)
+            return _plain(401, e.code)
+        length = request.content_length
+        if length is None:
+            refusals.note("length-required")
+            return _plain(411, "length-required")
+        if length > (guard.limits.max_unauthenticated_body if handshake else limits.max_body):
+            # No signature can be checked without the body, so nobody is penalised for this.
+            refusals.note("too-large")
+            return _plain(413, "too-large")
+        if handshake and not guard.allow_unauthenticated(guard.host_of(request.transport), _monotonic()):
+            refusals.note("too-many-handshakes")
+            return _plain(429, "too-many-requests")
+        async with guard.body_budget(length) as room:
+            if not room:
+                refusals.note("busy (body budget)")
+                return _plain(503, "busy")
+            body = await _read_body(request, length, guard.limits.body_timeout_s)
+            if body is None:
+                refusals.note("body-timeout")
+                return _plain(408, "body-timeout")
+            try:
+                auth = finish_request(
+                    pending, request.method, request.path, body, keyring.key, clock(), replay
+                )
+            except AuthError as e:
+                refusals.note(e.code)
+                return _plain(401, e.code)
+            if not handshake:
+                guard.authenticated(request.transport)
+            return await _answer(auth, method, body)
+
+    async def _answer(auth: RequestAuth, method: str, body: bytes) -> web.Response:
         try:
-            message = open_message(keyring, auth.sender, body)
+            if len(body) > THREAD_ABOVE:
+                loop = asyncio.get_running_loop()
+                message = await loop.run_in_executor(
+                    pool, open_message, keyring, auth.sender, body, limits.max_values
+                )
+            else:
+                message = open_message(keyring, auth.sender, body, limits.max_values)
             status, payload = 200, await service.handle(auth.sender, method, message)
         except AuthError as e:
-            service.penalise_flood(auth.sender, f"undecodable {method} body")
+            service.penalise_flood(auth.sender, f"F3: undecodable {method} body ({e.code})")
             status, payload = 400, {"error": e.code, "detail": e.detail}
         except FedError as e:
             status, payload = e.status, {"error": e.code, "detail": e.detail}
@@ -85,6 +164,31 @@ def make_fed_app(
 
     app.router.add_post(PATH_PREFIX + "{method}", handle)
     return app
+
+
+def _monotonic() -> float:
+    return time.monotonic()
+
+
+def describe_failure(addr: str, e: BaseException, timeout_s: float) -> str:
+    """What went wrong reaching ``addr``, in words an operator can act on (never a class name alone)."""
+    if isinstance(e, aiohttp.ClientConnectorDNSError):
+        return f"cannot resolve the host name in {addr}: check the peer's address"
+    if isinstance(e, aiohttp.ClientConnectorError):
+        err = e.os_error
+        if isinstance(err, ConnectionRefusedError) or getattr(err, "errno", None) == errno.ECONNREFUSED:
+            return f"connection refused at {addr}: is its tequio serve running, or has it moved?"
+        if isinstance(err, TimeoutError):
+            return f"no answer from {addr} within {timeout_s:g} s: is the link up?"
+        reason = getattr(err, "strerror", None) or str(err) or type(err).__name__
+        return f"cannot connect to {addr}: {reason}"
+    if isinstance(e, TimeoutError | aiohttp.ServerTimeoutError):
+        return f"no answer from {addr} within {timeout_s:g} s: is the link up?"
+    if isinstance(e, aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError | ConnectionError):
+        return f"{addr} closed the connection before answering"
+    if isinstance(e, aiohttp.InvalidURL | ValueError):
+        return f"{addr} is not a usable address"
+    return f"{addr}: {type(e).__name__}"
 
 
 class HttpTransport:
@@ -104,6 +208,7 @@ class HttpTransport:
         self.clock = clock
         self.rng = rng
         self.limits = limits
+        self.timeout_s = timeout_s
         self.timeout = aiohttp.ClientTimeout(total=timeout_s, connect=min(10.0, timeout_s))
         self.meter = Meter()
         self._session: aiohttp.ClientSession | None = None
@@ -120,7 +225,10 @@ class HttpTransport:
         if not addrs:
             raise Unreachable("no known address")
         if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=self.timeout)
+            # Idle connections are dropped well before a listener's header timeout (10 s by
+            # default) closes them, so a request never goes out on a connection being closed.
+            connector = aiohttp.TCPConnector(keepalive_timeout=4, limit_per_host=4)
+            self._session = aiohttp.ClientSession(timeout=self.timeout, connector=connector)
         body = close_message(self.keyring, peer, message)
         path = PATH_PREFIX + method
         nonce = self.rng(16)
@@ -128,6 +236,9 @@ class HttpTransport:
         headers = {AUTH_HEADER: auth}
         errors = []
         for addr in addrs:
+            if not is_valid_addr(addr):
+                errors.append(f"{addr!r} is not a usable address")
+                continue
             try:
                 async with self._session.post(
                     f"http://{addr}{path}", data=body, headers=headers, skip_auto_headers=_SKIP
@@ -135,8 +246,11 @@ class HttpTransport:
                     data = await self._read(resp)
                     status = resp.status
                     signature = resp.headers.get(AUTH_HEADER)
+            except _TooLarge as e:
+                errors.append(f"{addr} sent {e} (unsigned, so not counted against the peer)")
+                continue
             except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as e:
-                errors.append(f"{addr}: {type(e).__name__}")
+                errors.append(describe_failure(addr, e, self.timeout_s))
                 continue
             self.meter.calls += 1
             self.meter.sent += len(body) + len(auth)
@@ -147,18 +261,37 @@ class HttpTransport:
                     status, data.decode("utf-8", "replace")[:100] or "refused", "unauthenticated refusal"
                 )
             check_response(signature, peer, self.keyring.key, status, nonce, data)
-            reply = open_message(self.keyring, peer, data)
+            # Signed by the peer: from here on, anything wrong with the reply is the peer's doing.
+            try:
+                if len(data) > THREAD_ABOVE:
+                    loop = asyncio.get_running_loop()
+                    reply = await loop.run_in_executor(
+                        None, open_message, self.keyring, peer, data, self.limits.max_values
+                    )
+                else:
+                    reply = open_message(self.keyring, peer, data, self.limits.max_values)
+            except AuthError as e:
+                raise PeerViolation(
+                    "F3", f"its signed {method} reply is unreadable ({e.code}: {e.detail})"
+                ) from None
             if status != 200:
                 detail = reply.get("detail", "") if isinstance(reply, dict) else ""
                 code = reply.get("error", "error") if isinstance(reply, dict) else "error"
-                raise FedError(status, str(code), str(detail))
+                raise FedError(status, str(code)[:100], str(detail)[:300])
             return reply
         raise Unreachable("; ".join(errors))
 
     async def _read(self, resp: aiohttp.ClientResponse) -> bytes:
+        limit = self.limits.max_body
+        if resp.content_length is not None and resp.content_length > limit:
+            raise _TooLarge(f"a reply of {resp.content_length} bytes, over the {limit}-byte limit")
         out = bytearray()
         async for chunk in resp.content.iter_chunked(65536):
             out += chunk
-            if len(out) > self.limits.max_body:
-                raise ValueError("reply larger than the limit")
+            if len(out) > limit:
+                raise _TooLarge(f"a reply larger than the {limit}-byte limit")
         return bytes(out)
+
+
+class _TooLarge(ValueError):
+    """A reply over the body limit, refused before its signature could be checked."""

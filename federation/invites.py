@@ -18,12 +18,24 @@ from nacl.bindings import crypto_sign_open
 
 from tequio.schemas import CanonicalError, decode, encode
 
+from .addrs import is_valid_addr
+from .messages import MessageError
 from .peers import PeerBook
 
-__all__ = ["PREFIX", "Invite", "InviteBook", "InviteError", "parse_invite"]
+__all__ = [
+    "PREFIX",
+    "Invite",
+    "InviteBook",
+    "InviteError",
+    "check_handshake",
+    "check_identity",
+    "parse_invite",
+]
 
 PREFIX = "TQ1"
 _DOMAIN = b"tequio/invite/v1\n"
+MAX_NAME = 200  # characters of a node name in a handshake
+MAX_ADDRS = 16  # addresses in an invite or a handshake
 
 
 class InviteError(ValueError):
@@ -60,7 +72,8 @@ def parse_invite(code: str, now: int) -> Invite:
             and len(key) == 32
             and type(name) is str
             and type(addrs) is list
-            and all(type(a) is str for a in addrs)
+            and len(addrs) <= MAX_ADDRS
+            and all(is_valid_addr(a) for a in addrs)
             and type(token) is bytes
             and len(token) == 16
             and type(expires) is int
@@ -77,6 +90,25 @@ def parse_invite(code: str, now: int) -> Invite:
     if expires <= now:
         raise InviteError("the invite has expired; ask for a new one")
     return Invite(key, name, addrs, token, expires)
+
+
+def check_handshake(message: Any) -> None:
+    """The shape of a handshake request: exactly ``token``, ``name`` (1..200 characters) and
+    ``addrs`` (at most 16 valid addresses, rule F13); raise MessageError naming what is wrong."""
+    if type(message) is not dict or set(message) != {"token", "name", "addrs"}:
+        raise MessageError("handshake: expected exactly token, name and addrs")
+    check_identity(message["name"], message["addrs"], "handshake")
+
+
+def check_identity(name: Any, addrs: Any, what: str) -> None:
+    """A node's name and addresses as a handshake carries them, in either direction."""
+    if type(name) is not str or not 0 < len(name) <= MAX_NAME:
+        raise MessageError(f"{what}: name is not text of 1 to {MAX_NAME} characters")
+    if type(addrs) is not list or len(addrs) > MAX_ADDRS:
+        raise MessageError(f"{what}: addrs is not a list of at most {MAX_ADDRS} addresses")
+    for a in addrs:
+        if not is_valid_addr(a):
+            raise MessageError(f"{what}: {str(a)[:80]!r} is not host:port (F13)")
 
 
 class InviteBook:
@@ -98,18 +130,15 @@ class InviteBook:
         return Invite(key, name, addrs, token, expires)
 
     def accept(self, joiner: bytes, message: Any, our_name: str, our_addrs: list[str]) -> dict[str, Any]:
-        """Handle a handshake: spend one use of the token and trust the joiner."""
-        if not (
-            type(message) is dict
-            and type(message.get("token")) is bytes
-            and type(message.get("name")) is str
-            and 0 < len(message["name"]) <= 200
-            and type(message.get("addrs")) is list
-            and len(message["addrs"]) <= 16
-            and all(type(a) is str and len(a) <= 300 for a in message["addrs"])
-        ):
-            raise InviteError("handshake message is malformed")
-        token_hash = hashlib.sha256(message["token"]).digest()
+        """Handle a handshake (rule F11): the token first, so that a stranger without one learns
+        nothing more; then the rest of the message; then spend one use and trust the joiner.
+
+        Raises InviteError (403) for a missing, unknown, expired or used-up token, and
+        MessageError (400) for a valid token with a malformed rest, leaving the use unspent."""
+        token = message.get("token") if type(message) is dict else None
+        if type(token) is not bytes or len(token) != 16:
+            raise InviteError("unknown invite")
+        token_hash = hashlib.sha256(token).digest()
         with self.peers.write():
             row = self.peers.conn.execute(
                 "SELECT expires, uses_left FROM fed_invites WHERE token_hash = ?", (token_hash,)
@@ -121,6 +150,7 @@ class InviteBook:
                 raise InviteError("the invite has expired")
             if uses_left <= 0:
                 raise InviteError("the invite has already been used")
+            check_handshake(message)
             self.peers.conn.execute(
                 "UPDATE fed_invites SET uses_left = uses_left - 1 WHERE token_hash = ?", (token_hash,)
             )

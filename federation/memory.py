@@ -64,7 +64,7 @@ class MemoryTransport:
         self.meter.sent += len(request)
         self.meter.by_method[method] = self.meter.by_method.get(method, 0) + 1
         if method != "handshake" and not service.known(self.me):
-            raise FedError(403, "unknown-key", "not a trusted peer")
+            raise FedError(401, "unknown-key", "not a trusted peer")
         reply = encode(await service.handle(self.me, method, decode(request)))
         if net.loss and net.random.random() < net.loss:
             raise Unreachable("reply lost")  # the peer did the work; the caller never hears of it

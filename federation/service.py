@@ -1,6 +1,6 @@
 """What a node answers to its peers: the chain of checks every incoming request goes through.
 
-Order, for every method but ``handshake``: 1 the sender is a trusted peer (else 403, and nothing
+Order, for every method but ``handshake``: 1 the sender is a trusted peer (else 401, and nothing
 else is revealed), 2 not quarantined (429), 3 within its request rate (else 429 and a penalty),
 4 no other request from it in flight (429: one at a time per peer), 5 slowed peers wait, 6 the
 message parses (else 400 and a penalty), 7 the handler, whose received records are weighed for
@@ -91,9 +91,11 @@ class FedService:
                 return self.invites.accept(sender, message, name, addrs)
             except InviteError as e:
                 raise FedError(403, "invite-refused", str(e)) from None
+            except MessageError as e:  # F11: a valid token but a malformed rest; the use is not spent
+                raise FedError(400, "bad-message", str(e)) from None
         peer = self.peers.get(sender)
         if peer is None or peer.state != "trusted":
-            raise FedError(403, "unknown-key", "not a trusted peer")
+            raise FedError(401, "unknown-key", "not a trusted peer")
         now = self.peers.clock()
         if peer.quarantined_until > now:
             raise FedError(429, "quarantined", peer.why)

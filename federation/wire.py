@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,14 +26,19 @@ from tequio.schemas import CanonicalError, decode, encode
 __all__ = [
     "AUTH_HEADER",
     "MAX_SKEW_MS",
+    "MAX_VALUES",
     "AuthError",
     "Keyring",
+    "PendingAuth",
     "ReplayGuard",
     "SigningKeyring",
     "check_request",
     "check_response",
     "close_message",
+    "decode_message",
+    "finish_request",
     "open_message",
+    "precheck_request",
     "sign_request",
     "sign_response",
 ]
@@ -42,6 +48,9 @@ REQUEST_DOMAIN = b"tequio/fed-request/v1\n"
 RESPONSE_DOMAIN = b"tequio/fed-response/v1\n"
 #: How far a request's time may be from the receiver's clock, either way.
 MAX_SKEW_MS = 300_000
+#: Most msgpack values (every item of every array and map, keys included) one message may hold
+#: (rule F3): a 16 MiB body of empty arrays would otherwise become 16 million Python objects.
+MAX_VALUES = 300_000
 
 
 class AuthError(ValueError):
@@ -96,11 +105,17 @@ class SigningKeyring:
         return box
 
 
+_B64URL = re.compile(r"[A-Za-z0-9_-]*")
+
+
 def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
 def _unb64(text: str) -> bytes:
+    """Strict base64url without padding (rule F2): padding, other alphabets and spaces are refused."""
+    if len(text) > 512 or len(text) % 4 == 1 or not _B64URL.fullmatch(text):
+        raise ValueError("not unpadded base64url")
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
@@ -129,20 +144,20 @@ def sign_request(
     return _b64(encode([keyring.key, time, nonce, sig]))
 
 
-def check_request(
-    header: str | None,
-    method: str,
-    path: str,
-    body: bytes,
-    receiver: bytes,
-    now: int,
-    guard: ReplayGuard,
-    known: Callable[[bytes], bool],
-) -> RequestAuth:
-    """Authenticate a request in a fixed order; raise AuthError with the first failure.
+@dataclass(frozen=True, slots=True)
+class PendingAuth:
+    """A request header that passed checks 1-3; the signature and nonce wait for the body."""
 
-    1 header shape, 2 sender known (``known``), 3 time within MAX_SKEW_MS, 4 signature,
-    5 nonce not seen before (checked last, so that forged requests cannot burn nonces).
+    sender: bytes
+    time: int
+    nonce: bytes
+    sig: bytes
+
+
+def precheck_request(header: str | None, now: int, known: Callable[[bytes], bool]) -> PendingAuth:
+    """Checks 1-3, which need no body: 1 header shape, 2 sender known, 3 time within MAX_SKEW_MS.
+
+    Run before the body is read, so that a stranger costs a header parse and nothing more.
     """
     if not header:
         raise AuthError("no-auth", f"missing {AUTH_HEADER} header")
@@ -164,13 +179,49 @@ def check_request(
         raise AuthError("unknown-key", "the sender is not a trusted peer")
     if abs(now - time) > MAX_SKEW_MS:
         raise AuthError("stale", f"request time is {abs(now - time) // 1000} s from ours")
+    return PendingAuth(sender, time, nonce, sig)
+
+
+def finish_request(
+    pending: PendingAuth,
+    method: str,
+    path: str,
+    body: bytes,
+    receiver: bytes,
+    now: int,
+    guard: ReplayGuard,
+) -> RequestAuth:
+    """Checks 4-5, once the body is read: 4 signature, 5 nonce not seen before (checked last, so
+    that forged requests cannot burn nonces)."""
+    sender, time, nonce = pending.sender, pending.time, pending.nonce
     try:
-        crypto_sign_open(sig + request_signed_bytes(method, path, time, nonce, body, receiver), sender)
+        crypto_sign_open(
+            pending.sig + request_signed_bytes(method, path, time, nonce, body, receiver), sender
+        )
     except Exception:
         raise AuthError("bad-signature", "request signature does not verify") from None
     if not guard.first_time(sender, nonce, time, now):
         raise AuthError("replay", "nonce already used")
     return RequestAuth(sender, time, nonce)
+
+
+def check_request(
+    header: str | None,
+    method: str,
+    path: str,
+    body: bytes,
+    receiver: bytes,
+    now: int,
+    guard: ReplayGuard,
+    known: Callable[[bytes], bool],
+) -> RequestAuth:
+    """Authenticate a request in a fixed order; raise AuthError with the first failure.
+
+    1 header shape, 2 sender known (``known``), 3 time within MAX_SKEW_MS, 4 signature,
+    5 nonce not seen before (checked last, so that forged requests cannot burn nonces).
+    """
+    pending = precheck_request(header, now, known)
+    return finish_request(pending, method, path, body, receiver, now, guard)
 
 
 def sign_response(keyring: Keyring, requester: bytes, status: int, nonce: bytes, body: bytes) -> str:
@@ -193,15 +244,25 @@ def close_message(keyring: Keyring, peer: bytes, message: Any) -> bytes:
     return bytes(keyring.box(peer).encrypt(encode(message)))
 
 
-def open_message(keyring: Keyring, peer: bytes, data: bytes) -> Any:
-    """Unbox and strictly decode a message from ``peer``."""
+def open_message(keyring: Keyring, peer: bytes, data: bytes, max_values: int = MAX_VALUES) -> Any:
+    """Unbox and strictly decode a message from ``peer``, refusing more than ``max_values`` values."""
     try:
         plain = keyring.box(peer).decrypt(data)
     except (nacl.exceptions.CryptoError, ValueError, TypeError):
         raise AuthError("bad-box", "body does not decrypt") from None
+    return decode_message(plain, max_values)
+
+
+def decode_message(plain: bytes, max_values: int = MAX_VALUES) -> Any:
+    """Strictly decode a message, building at most ``max_values`` values (rule F3): the decoder
+    counts each array and map as it completes and stops there, so a body of millions of empty
+    arrays is refused before it becomes millions of objects."""
     try:
-        return decode(plain)
+        return decode(plain, max_values)
     except CanonicalError as e:
+        text = str(e)
+        if "too many values" in text or "exceeds max_" in text:
+            raise AuthError("bad-message", f"F3: more than {max_values} values in one message") from None
         raise AuthError("bad-message", f"body is not canonical msgpack: {e}") from None
 
 

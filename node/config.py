@@ -12,7 +12,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .errors import ConfigError
 
@@ -105,6 +105,58 @@ class FederationSection(_Section):
     quarantine_minutes: int = Field(
         default=30, ge=1, description="How long a peer that keeps sending invalid records is refused."
     )
+    # The listener's defences against strangers (docs/security.md, "an outsider on the network").
+    max_connections: int = Field(
+        default=256,
+        ge=4,
+        description="Most open federation connections in all; never more than the open-file limit "
+        "minus fd_reserve. At the cap, the oldest connection that has not authenticated is closed.",
+    )
+    max_connections_per_host: int = Field(
+        default=16, ge=1, description="Most open federation connections from one address."
+    )
+    fd_reserve: int = Field(
+        default=160,
+        ge=16,
+        description="File descriptors kept free of federation connections for the store, the local "
+        "API and connections to peers.",
+    )
+    header_timeout_s: int = Field(
+        default=10,
+        ge=1,
+        le=600,
+        description="Seconds a connection has to send a request head, after opening or after its "
+        "previous response (idle connections close after as long).",
+    )
+    body_timeout_s: int = Field(
+        default=30, ge=1, le=3600, description="Longest pause, in seconds, while a request body arrives."
+    )
+    max_unauthenticated_body: int = Field(
+        default=4096,
+        ge=512,
+        le=65_536,
+        description="Largest body of a request from a key that is not a trusted peer (a handshake).",
+    )
+    inflight_body_mb: int = Field(
+        default=64,
+        ge=16,
+        description="MiB of request bodies the listener holds at once, all requests together.",
+    )
+    handshakes_per_minute: int = Field(
+        default=60,
+        ge=1,
+        description="Most handshakes (from keys not yet trusted) per minute from one address.",
+    )
+
+    @field_validator("advertise")
+    @classmethod
+    def _addrs(cls, value: list[str]) -> list[str]:
+        from tequio.federation.addrs import is_valid_addr
+
+        for a in value:
+            if not is_valid_addr(a):
+                raise ValueError(f"{a!r} is not host:port (an IPv4 address, [IPv6] or a host name)")
+        return value
 
 
 class BlobsSection(_Section):

@@ -4,8 +4,10 @@ peer book, invites, sync, service and gossip assembled for one node.
 
 from __future__ import annotations
 
+import logging
 import random
-from collections.abc import Sequence
+import time
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import ifaddr
@@ -15,28 +17,40 @@ from tequio.federation.blobs import BlobFetcher
 from tequio.federation.gossip import Gossip, GossipConfig
 from tequio.federation.host import FeedHead, IngestSummary
 from tequio.federation.http import HttpTransport
-from tequio.federation.invites import Invite, InviteBook, parse_invite
-from tequio.federation.messages import Limits
+from tequio.federation.invites import Invite, InviteBook, check_identity, parse_invite
+from tequio.federation.listener import ConnectionGuard, ListenerLimits, RefusalLog, start_listener
+from tequio.federation.messages import Limits, MessageError
 from tequio.federation.peers import PeerBook, Penalties
 from tequio.federation.service import FedService
 from tequio.federation.sync import Syncer, Transport
 from tequio.federation.wire import SigningKeyring
 from tequio.schemas import PUBLIC
 
+from .ingest import IngestReport
 from .node import Node
 
-__all__ = ["Federation", "NodeSyncHost", "local_addresses"]
+__all__ = ["Federation", "NodeSyncHost", "listener_limits", "local_addresses"]
 
+log = logging.getLogger(__name__)
 #: Where ``serve`` records the addresses it bound, for CLI commands in other processes (invites).
 LISTEN_NOTE = "listen"
 
 
-class NodeSyncHost:
-    """A node's store and read policy, as federation sees it."""
+#: Runs ``fn(node)`` somewhere other than the event loop (a worker thread with the node's own
+#: sibling connection, say) and returns its result to the loop.
+OffLoopRunner = Callable[[Callable[[Node], IngestReport]], Awaitable[IngestReport]]
 
-    def __init__(self, node: Node) -> None:
+
+class NodeSyncHost:
+    """A node's store and read policy, as federation sees it.
+
+    ``off_loop``, when given, runs the ingest of records from peers away from the event loop: a
+    2,000-record push otherwise holds the loop (and the local API) for about a second here."""
+
+    def __init__(self, node: Node, off_loop: OffLoopRunner | None = None) -> None:
         self.node = node
         self.store = node.store
+        self.off_loop = off_loop
 
     @property
     def key(self) -> bytes:
@@ -86,6 +100,21 @@ class NodeSyncHost:
     def records_since(self, position: int, limit: int) -> list[tuple[bytes, str, bytes, int]]:
         return self.store.records_since(position, limit)
 
+    def visible_groups(self, peer: bytes) -> list[str]:
+        scopes = self.store.conn.execute("SELECT DISTINCT scope FROM feeds WHERE scope LIKE 'g:%'")
+        return sorted(s for (s,) in scopes if self.node.governance.may_read(peer, s))
+
+    def visible_since(self, peer: bytes, position: int, limit: int) -> list[tuple[bytes, str, bytes, int]]:
+        """Records after ``position`` in exactly the feeds ``may_read`` lets ``peer`` see, in SQL:
+        public ones, the peer's own, direct ones to it, and those of groups it is a member of."""
+        scopes = [PUBLIC, "d:" + peer.hex(), *self.visible_groups(peer)]
+        marks = ",".join("?" * len(scopes))
+        return self.store.conn.execute(
+            "SELECT f.author, f.scope, r.wire, r.n FROM records r JOIN feeds f ON f.id = r.feed"
+            f" WHERE r.n > ? AND (f.scope IN ({marks}) OR f.author = ?) ORDER BY r.n LIMIT ?",
+            (position, *scopes, peer, limit),
+        ).fetchall()
+
     def wanted_blobs(self, limit: int) -> list[tuple[bytes, int]]:
         wanted = [(h, size) for h, size in self.store.blob_refs(limit * 4) if not self.node.blobs.has(h)]
         self.node.plugins.pm.hook.prepare_wanted_blobs(node=self.node, wanted=wanted)
@@ -94,11 +123,35 @@ class NodeSyncHost:
     def may_fetch(self, peer: bytes, h: bytes) -> bool:
         return any(self.may_read(peer, a, s) for a, s in self.store.blob_scopes(h))
 
-    def ingest(self, wires: Sequence[bytes], source: str) -> IngestSummary:
-        report = self.node.ingest(wires, source)
-        return IngestSummary(
-            report.accepted, report.duplicates, [(r.index, str(r.reason)) for r in report.rejected]
-        )
+    def ingest(self, wires: Sequence[bytes], source: str) -> IngestSummary | Awaitable[IngestSummary]:
+        if self.off_loop is not None:
+            return self._ingest_off_loop(list(wires), source)
+        return _summary(self.node.ingest(wires, source))
+
+    async def _ingest_off_loop(self, wires: list[bytes], source: str) -> IngestSummary:
+        assert self.off_loop is not None
+        return _summary(await self.off_loop(lambda node: node.ingest(wires, source)))
+
+
+def _summary(report: IngestReport) -> IngestSummary:
+    return IngestSummary(
+        report.accepted, report.duplicates, [(r.index, str(r.reason)) for r in report.rejected]
+    )
+
+
+def listener_limits(node: Node) -> ListenerLimits:
+    """The ``[federation]`` keys that bound what strangers can make the listener hold."""
+    cfg = node.config.federation
+    return ListenerLimits(
+        max_connections=cfg.max_connections,
+        max_per_host=cfg.max_connections_per_host,
+        fd_reserve=cfg.fd_reserve,
+        header_timeout_s=cfg.header_timeout_s,
+        body_timeout_s=cfg.body_timeout_s,
+        max_unauthenticated_body=cfg.max_unauthenticated_body,
+        inflight_bytes=max(cfg.inflight_body_mb * 1024 * 1024, cfg.max_body),
+        unauthenticated_per_minute=cfg.handshakes_per_minute,
+    )
 
 
 def local_addresses(port: int) -> list[str]:
@@ -115,11 +168,18 @@ def local_addresses(port: int) -> list[str]:
 class Federation:
     """Federation for one open, unlocked node. ``transport`` defaults to HTTP."""
 
-    def __init__(self, node: Node, transport: Transport | None = None, seed: int | None = None) -> None:
+    def __init__(
+        self,
+        node: Node,
+        transport: Transport | None = None,
+        seed: int | None = None,
+        off_loop: OffLoopRunner | None = None,
+    ) -> None:
         cfg = node.config.federation
         self.node = node
         self.keyring = SigningKeyring(node._signing_key())
         self.limits = Limits(max_body=cfg.max_body, max_records=cfg.max_records)
+        self.listener_limits = listener_limits(node)
         self.peers = PeerBook(
             node.store.conn,
             node.store.write,
@@ -127,7 +187,7 @@ class Federation:
             Penalties(quarantine_ms=cfg.quarantine_minutes * 60_000),
         )
         self.invites = InviteBook(self.peers, node.clock, node.rng)
-        self.host = NodeSyncHost(node)
+        self.host = NodeSyncHost(node, off_loop)
         self.http: HttpTransport | None = None
         if transport is None:
             self.http = HttpTransport(self.keyring, self._addresses_of, node.clock, node.rng, self.limits)
@@ -195,24 +255,34 @@ class Federation:
             "handshake",
             {"token": invite.token, "name": self.node.name, "addrs": self.addresses()},
         )
-        name = (
-            reply.get("name")
-            if isinstance(reply, dict) and isinstance(reply.get("name"), str)
-            else invite.name
-        )
-        offered = reply.get("addrs") if isinstance(reply, dict) else None
-        addrs = [a for a in offered if isinstance(a, str)][:16] if isinstance(offered, list) else []
-        self.peers.trust(invite.key, name or invite.name, list(dict.fromkeys(invite.addrs + addrs)))
+        # F11: a reply that is not exactly {name, addrs} in bounds is ignored, for the invite's own
+        # (signed) name and addresses; the handshake itself succeeded, so the inviter trusts us.
+        name, addrs = invite.name, []
+        try:
+            if type(reply) is not dict or set(reply) != {"name", "addrs"}:
+                raise MessageError("handshake reply: expected exactly name and addrs")
+            check_identity(reply["name"], reply["addrs"], "handshake reply")
+            name, addrs = reply["name"], reply["addrs"]
+        except MessageError as e:
+            log.info("the inviting node's reply was ignored: %s", e)
+        self.peers.trust(invite.key, name, list(dict.fromkeys(invite.addrs + addrs))[:16])
         return {"key": invite.key, "name": name, "addrs": invite.addrs}
 
-    async def listen(self, host: str = "127.0.0.1", port: int = 0) -> tuple[web.AppRunner, str]:
-        """Start this node's federation listener; returns its runner (to clean up) and ``host:port``."""
+    def guard(self) -> ConnectionGuard:
+        """A connection guard for one federation listener, with this node's limits."""
+        return ConnectionGuard(self.listener_limits, RefusalLog("federation listener", time.monotonic))
+
+    def app(self, guard: ConnectionGuard) -> web.Application:
         from tequio.federation.http import make_fed_app
 
-        runner = web.AppRunner(make_fed_app(self.service, self.keyring, self.node.clock, self.limits))
-        await runner.setup()
-        await web.TCPSite(runner, host, port).start()
-        bound_host, bound_port = runner.addresses[0][:2]
+        return make_fed_app(self.service, self.keyring, self.node.clock, self.limits, guard)
+
+    async def listen(self, host: str = "127.0.0.1", port: int = 0) -> tuple[web.AppRunner, str]:
+        """Start this node's federation listener, behind its connection guard; returns its runner
+        (to clean up) and ``host:port``."""
+        guard = self.guard()
+        runner, bound = await start_listener(self.app(guard), host, port, guard)
+        bound_host, bound_port = bound[0]
         self.record_listen([(bound_host, bound_port)])
         return runner, f"{bound_host}:{bound_port}"
 

@@ -101,8 +101,46 @@ def _check(value: Any, depth: int) -> None:
         raise CanonicalError(f"type {t.__name__} is not allowed")
 
 
-def unpack(data: bytes) -> Any:
-    """Decode one msgpack value strictly (no ext types, no trailing bytes) without the canonical check."""
+class _Budget:
+    """Counts the values a decoder has built, container by container, and stops it past ``limit``.
+
+    msgpack calls the hooks as each array or map is completed, so at most ``limit`` values plus the
+    unfinished containers' items exist when it stops: 16 MiB of empty arrays is refused after
+    ``limit`` of them, never turned into 16 million objects.
+    """
+
+    __slots__ = ("left",)
+
+    def __init__(self, limit: int) -> None:
+        self.left = limit - 1  # the root value
+
+    def array(self, items: list[Any]) -> list[Any]:
+        self.left -= len(items)
+        if self.left < 0:
+            raise CanonicalError("too many values")
+        return items
+
+    def map(self, items: dict[Any, Any]) -> dict[Any, Any]:
+        self.left -= 2 * len(items)
+        if self.left < 0:
+            raise CanonicalError("too many values")
+        return items
+
+
+def unpack(data: bytes, max_values: int | None = None) -> Any:
+    """Decode one msgpack value strictly (no ext types, no trailing bytes) without the canonical check.
+
+    ``max_values`` bounds the values (items of arrays and maps, keys included, and the root) that
+    may be built; more raise CanonicalError("too many values") before they are all built."""
+    bounds: dict[str, Any] = {}
+    if max_values is not None:
+        budget = _Budget(max_values)
+        bounds = {
+            "list_hook": budget.array,
+            "object_hook": budget.map,
+            "max_array_len": max_values,
+            "max_map_len": max_values,
+        }
     try:
         value = msgpack.unpackb(
             data,
@@ -111,6 +149,7 @@ def unpack(data: bytes) -> Any:
             strict_map_key=True,
             ext_hook=_refuse_ext,
             timestamp=0,
+            **bounds,
         )
     except CanonicalError:
         raise
@@ -119,9 +158,10 @@ def unpack(data: bytes) -> Any:
     return value
 
 
-def decode(data: bytes) -> Any:
-    """Decode ``data``, refusing anything that is not exactly the canonical encoding of its value."""
-    value = unpack(data)
+def decode(data: bytes, max_values: int | None = None) -> Any:
+    """Decode ``data``, refusing anything that is not exactly the canonical encoding of its value
+    (and, with ``max_values``, anything holding more values than that; see ``unpack``)."""
+    value = unpack(data, max_values)
     _check(value, 0)
     # Keys are known sorted and every value allowed, so msgpack's own output is the canonical form.
     if msgpack.packb(value, use_bin_type=True) != data:

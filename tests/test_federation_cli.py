@@ -202,8 +202,27 @@ def test_sync_reports_an_unreachable_peer(orgs: Callable[[str], Org]) -> None:
     r = b.run("sync", "--json")
     assert r.returncode == 1
     (entry,) = json.loads(r.stdout)
-    assert entry["ok"] is False and entry["error"]
-    assert b.json("peer", "list")[0]["fails"] == 1  # type: ignore[index]
+    said = f"connection refused at {a.fed}: is its tequio serve running, or has it moved?"
+    assert entry["ok"] is False and entry["error"] == said
+    (peer,) = b.json("peer", "list")  # type: ignore[misc]
+    assert peer["fails"] == 1 and peer["last_error"] == said
+    r = b.run("sync")  # in words, never an exception's class name
+    assert said in r.stdout and "ClientConnectorError" not in r.stdout + r.stderr
+    assert f"last error: {said}" in b.run("peer", "list").stdout
+
+
+def test_serve_says_what_is_wrong_with_the_address(orgs: Callable[[str], Org]) -> None:
+    a, b = orgs("Org A"), orgs("Org B")
+    _serve(a)
+    port = a.fed.split(":")[1]
+    r = b.run("serve", "--fed-host", "127.0.0.1", "--fed-port", port, "--api-port", "0", "--no-discovery")
+    assert r.returncode == 1 and "the port is in use" in r.stderr and "choose another port" in r.stderr
+    assert r.stderr.count("\n") == 1
+    for host in ("no-such-host.invalid", "192.0.2.77"):  # not a name or address of this machine
+        r = b.run("serve", "--fed-host", host, "--fed-port", "0", "--api-port", "0", "--no-discovery")
+        assert r.returncode == 1 and r.stderr.count("\n") == 1, r.stderr
+        assert f"{host!r} is not an address of this machine; check --fed-host" in r.stderr
+        assert "choose another port" not in r.stderr
 
 
 def test_invite_qr_is_printed(orgs: Callable[[str], Org]) -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from tequio.federation.host import FeedHead
 from tequio.federation.service import FedError
-from tequio.federation.sync import digest
+from tequio.federation.sync import digest, peer_epoch
 from tequio.node import Node
 from tequio.schemas import Payload, direct_scope, make_record
 from tests.conftest import Feed, key, note
@@ -54,7 +54,7 @@ async def test_a_record_crosses_a_chain(make_node: Callable[..., Node]) -> None:
     assert rec.id in c.ids(2)
     with pytest.raises(FedError) as e:  # C and A do not trust each other
         await c[2].syncer.sync(c[0].node.key)
-    assert e.value.status == 403
+    assert e.value.status == 401
 
 
 async def test_partition_heals_with_nothing_lost(make_node: Callable[..., Node]) -> None:
@@ -83,7 +83,7 @@ async def test_untrusted_node_gets_nothing(make_node: Callable[..., Node]) -> No
     c[1].peers.trust(c[0].node.key, "A", [])  # B trusts A, but A does not trust B
     with pytest.raises(FedError) as e:
         await c[1].syncer.sync(c[0].node.key)
-    assert (e.value.status, e.value.code) == (403, "unknown-key")
+    assert (e.value.status, e.value.code) == (401, "unknown-key")
     assert c.ids(1) == set()
     for method in ("exchange", "push"):
         with pytest.raises(FedError):
@@ -104,9 +104,11 @@ async def test_direct_scope_is_invisible_to_everyone_but_its_ends(make_node: Cal
     assert a.node.ingest([r.wire for r in secret]).accepted == 3
     a.node.publish("core.note", {"text": "público"})
     # What A answers C: neither the digest input, nor the changes, nor a direct ask reveal the feed.
-    reply = a.syncer.on_sync(third.node.key, {"digest": bytes(32), "epoch": None, "since": 0})
+    reply = await a.syncer.on_sync(third.node.key, {"digest": bytes(32), "epoch": None, "since": 0})
     assert all(ch[1] == "public" for ch in reply["changes"]) and len(reply["changes"]) == 1
-    asked = a.syncer.on_exchange(third.node.key, {"wants": [[secret[0].author, scope, 1]], "records": []})
+    asked = await a.syncer.on_exchange(
+        third.node.key, {"wants": [[secret[0].author, scope, 1]], "records": []}
+    )
     assert asked["records"] == [] and asked["heads"] == []
     await third.syncer.sync(a.node.key)
     assert [r.scope for r in third.node.records(limit=None)] == ["public"]
@@ -138,7 +140,9 @@ async def test_a_replaced_store_is_resynced_in_full(make_node: Callable[..., Nod
         c[0].node.publish("core.note", {"text": str(i)})
     await c[1].syncer.sync(c[0].node.key)
     view = c[1].peers.load(c[0].node.key)
-    assert view.epoch == c[0].host.epoch() and view.position == c[0].host.position()
+    # F12: the epoch and position A reports to B are B's own: A's store epoch bound to B and the
+    # groups B reads (none), and the count of records B may see.
+    assert view.epoch == peer_epoch(c[0].host.epoch(), c[1].node.key, []) and view.position == 3
     # Pretend B's memory of A is of another store (A was restored from a backup, say).
     view.epoch = b"\x01" * 16
     view.position = 10**6
@@ -342,3 +346,123 @@ async def test_a_busy_peer_is_retried_not_failed(make_node: Callable[..., Node])
     res = await c[1].gossip.sync_with(c[0].node.key)
     await task
     assert res is not None and res.accepted_here == 1
+
+
+async def test_phantom_heads_cost_the_peer_and_are_not_kept(make_node: Callable[..., Node]) -> None:
+    """F9: a peer announces 3,000 feeds ahead of ours and sends none of them when asked."""
+    c = make_cluster(make_node, 2)
+    c.trust(0, 1)
+    phantoms = [[key(2000 + i).verify_key.encode(), "public", 50, bytes(32)] for i in range(3000)]
+    phantoms.sort()
+
+    def lying_sync(peer: bytes, message: object) -> dict:
+        return {
+            "in_sync": False,
+            "epoch": bytes(16),
+            "position": 9,
+            "full": True,
+            "changes": phantoms,
+            "more": False,
+        }
+
+    c[0].service._methods["sync"] = lying_sync
+    res = await c[1].gossip.sync_with(c[0].node.key)
+    assert res is None
+    peer = c[1].peers.get(c[0].node.key)
+    assert peer.penalty == pytest.approx(20, rel=1e-3) and "F9" in peer.why and "3000 feeds" in peer.why
+    assert c[1].peers.load(c[0].node.key).heads == {}  # nothing believed that never arrived
+    assert c[1].peers.get(c[0].node.key).next_try > 0  # and it waits before trying again
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        lambda a, b: [a, b, a],  # not sorted
+        lambda a, b: [a, a],  # repeated
+    ],
+)
+async def test_pages_out_of_order_are_a_violation(make_node: Callable[..., Node], changes: Callable) -> None:
+    c = make_cluster(make_node, 2)
+    c.trust(0, 1)
+    a = [key(2100).verify_key.encode(), "public", 1, bytes(32)]
+    b = [key(2101).verify_key.encode(), "public", 1, bytes(32)]
+    a, b = sorted([a, b])
+
+    def lying_sync(peer: bytes, message: object) -> dict:
+        return {
+            "in_sync": False,
+            "epoch": bytes(16),
+            "position": 9,
+            "full": True,
+            "changes": changes(a, b),
+            "more": False,
+        }
+
+    c[0].service._methods["sync"] = lying_sync
+    assert await c[1].gossip.sync_with(c[0].node.key) is None
+    assert "F7: changes are not sorted" in c[1].peers.get(c[0].node.key).why
+
+
+async def test_a_long_catch_up_goes_on_next_round_without_penalty(make_node: Callable[..., Node]) -> None:
+    """F8: a round stops after ``round_exchanges`` exchanges; the next round picks up from there."""
+    c = make_cluster(make_node, 2)
+    c.trust(0, 1)
+    feed = Feed(key(2200))
+    assert c[0].node.ingest([feed.next().wire for _ in range(300)]).accepted == 300
+    c[1].syncer.limits = c[0].syncer.limits = type(c[0].syncer.limits)(max_records=50, round_exchanges=2)
+    first = await c[1].gossip.sync_with(c[0].node.key)
+    assert first is not None and first.accepted_here == 100 and first.round_trips == 3
+    for _ in range(2):
+        await c[1].gossip.sync_with(c[0].node.key)
+    assert c.ids(1) == c.ids(0)
+    assert c[1].peers.get(c[0].node.key).penalty == 0
+
+
+async def test_the_sync_epoch_changes_when_the_peers_groups_change(make_node: Callable[..., Node]) -> None:
+    """F12: a responder's epoch for a peer is bound to the groups that peer may read, so a peer let
+    into a group gets a full list next time (older feeds of the group had not "changed")."""
+    from tequio.node.groups import create_group
+
+    c = make_cluster(make_node, 2)
+    c.trust(0, 1)
+    a, n = c[0], c[1]
+    a.node.publish("core.note", {"text": "antes"})
+    await n.syncer.sync(a.node.key)
+    view = n.peers.load(a.node.key)
+    ask = {"digest": bytes(32), "epoch": view.epoch, "since": view.position}
+    assert (await a.syncer.on_sync(n.node.key, ask))["full"] is False  # known epoch and position: a delta
+    _, scope = create_group(a.node, "Con N", [(n.node.key, "N", [])])
+    reply = await a.syncer.on_sync(n.node.key, ask)
+    assert reply["epoch"] != view.epoch and reply["full"] is True
+    assert {ch[1] for ch in reply["changes"]} == {"public", scope}
+
+
+async def test_a_host_may_ingest_off_the_event_loop(make_node: Callable[..., Node]) -> None:
+    """NodeSyncHost(off_loop=...) hands every ingest of records from peers to the runner given (serve
+    passes one that works on a thread of its own); sync and push behave the same."""
+    from tequio.federation.memory import MemoryNetwork
+    from tequio.node.federation import Federation
+
+    network = MemoryNetwork()
+    ran: list[str] = []
+    feds = []
+    for i in range(2):
+        node = make_node(name=f"N{i}", seed=800 + i)
+
+        async def runner(fn: Callable[[Node], object], node: Node = node) -> object:
+            ran.append(node.name)
+            return await asyncio.to_thread(fn, node)
+
+        fed = Federation(node, transport=network.transport(node.key), seed=i, off_loop=runner)  # type: ignore[arg-type]
+        network.attach(node.key, fed.service)
+        feds.append(fed)
+    a, b = feds
+    a.peers.trust(b.node.key, "b", [])
+    b.peers.trust(a.node.key, "a", [])
+    for i in range(3):
+        a.node.publish("core.note", {"text": f"fuera del bucle {i}"})
+    res = await b.syncer.sync(a.node.key)
+    assert res.accepted_here == 3 and ran == ["N1"]
+    b.node.publish("core.note", {"text": "de vuelta"})
+    await b.gossip.push_new()  # what B holds goes out; only its own note is new to A
+    assert ran == ["N1", "N0"] and len(a.node.records(limit=None)) == 4

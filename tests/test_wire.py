@@ -66,6 +66,15 @@ async def pair(make_node: Callable[..., Node]) -> AsyncIterator[tuple[Served, Se
         await runner.cleanup()
 
 
+def _closed_port() -> int:
+    """A port on 127.0.0.1 where nothing listens (bound, then closed: not 9, which may be open)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 def _raw_request(
     sender: SigningKeyring,
     receiver: bytes,
@@ -162,11 +171,20 @@ async def test_an_undecryptable_body_is_refused_and_costs(pair: tuple[Served, Se
     assert b.fed.peers.get(a.fed.node.key).penalty > 0
 
 
-async def test_an_oversized_body_is_refused_before_anything_else(pair: tuple[Served, Served]) -> None:
-    _, b = pair
+async def test_an_oversized_body_is_refused_before_it_is_read(pair: tuple[Served, Served]) -> None:
+    """F1/F2: a stranger gets 401 from the header alone; a trusted key's oversized body, 413 from
+    its Content-Length; both plain text, unsigned, and the connection closed without reading on."""
+    import time
+
+    a, b = pair
     big = b"\x00" * (b.fed.limits.max_body + 1)
-    async with aiohttp.ClientSession() as http, http.post(b.url + "push", data=big) as r:
-        assert r.status == 413
+    async with aiohttp.ClientSession() as http:
+        async with http.post(b.url + "push", data=big) as r:
+            assert (r.status, await r.text()) == (401, "no-auth") and AUTH_HEADER not in r.headers
+        _, headers = _raw_request(a.fed.keyring, b.fed.node.key, "push", {}, time.time_ns() // 1_000_000)
+        async with http.post(b.url + "push", data=big, headers=headers) as r:
+            assert (r.status, await r.text()) == (413, "too-large") and AUTH_HEADER not in r.headers
+    assert b.fed.peers.get(a.fed.node.key).penalty == 0  # unsigned: nobody is blamed
 
 
 async def test_unreachable_and_refused_are_told_apart(
@@ -177,9 +195,13 @@ async def test_unreachable_and_refused_are_told_apart(
     with pytest.raises(FedError) as e:  # B answers, unauthenticated: A is no longer known to it
         await a.fed.syncer.sync(b.fed.node.key)
     assert e.value.status == 401 and e.value.code == "unknown-key"
-    a.fed.peers.set_addrs(b.fed.node.key, ["127.0.0.1:9"])  # nothing listens there
-    with pytest.raises(Unreachable):
+    closed = _closed_port()
+    a.fed.peers.set_addrs(b.fed.node.key, [f"127.0.0.1:{closed}"])  # nothing listens there
+    with pytest.raises(Unreachable) as u:
         await a.fed.syncer.sync(b.fed.node.key)
+    assert str(u.value) == (
+        f"connection refused at 127.0.0.1:{closed}: is its tequio serve running, or has it moved?"
+    )
 
 
 def test_response_signature_binds_status_nonce_body_and_requester() -> None:
@@ -233,7 +255,7 @@ def test_boxes_hide_the_body_and_bind_both_keys() -> None:
 
 async def test_transport_tries_each_address(pair: tuple[Served, Served]) -> None:
     a, b = pair
-    a.fed.peers.set_addrs(b.fed.node.key, ["127.0.0.1:9", b.addr])  # first dead, second alive
+    a.fed.peers.set_addrs(b.fed.node.key, [f"127.0.0.1:{_closed_port()}", b.addr])  # dead, alive
     res = await a.fed.syncer.sync(b.fed.node.key)
     assert res.in_sync
 
@@ -250,7 +272,7 @@ async def test_http_transport_refuses_oversized_replies(pair: tuple[Served, Serv
         type(a.fed.limits)(max_body=65_536),
     )
     try:
-        with pytest.raises(Unreachable, match="ValueError"):
+        with pytest.raises(Unreachable, match="over the 65536-byte limit"):
             await small.call(
                 b.fed.node.key, "exchange", {"wants": [[b.fed.node.key, "public", 1]], "records": []}
             )
@@ -277,3 +299,122 @@ async def test_a_hostile_trusted_peer_over_http_changes_nothing(pair: tuple[Serv
         await a.fed.transport.call(b.fed.node.key, "push", {"records": forged})
     assert e.value.status == 429 and e.value.code == "quarantined"
     assert b.fed.node.count() == 0 and b.fed.node.store.check() == []
+
+
+@pytest.mark.parametrize(
+    ("data", "error"),
+    [
+        (b"\xdd" + (10**6).to_bytes(4, "big") + b"\x90" * 10**6, "F3: more than 1000 values"),
+        (b"\x9f" + (b"\xdc\x00\xff" + b"\x01" * 255) * 15, "F3: more than 1000 values"),
+        (b"\x91" * 40 + b"\x90", "nesting deeper than 32"),
+        (b"\x92\x01", "not msgpack"),
+        (b"\x01\x02", "not msgpack"),
+        (b"\xcb" + bytes(8), "type float is not allowed"),
+        (b"\xc4\x05ab", "not msgpack"),
+    ],
+)
+def test_a_message_is_bounded_as_it_is_built(data: bytes, error: str) -> None:
+    """F3: the decoder stops after ``max_values`` values; nothing else gets through either."""
+    from tequio.federation.wire import decode_message
+
+    with pytest.raises(AuthError, match=error) as e:
+        decode_message(data, 1000)
+    assert e.value.code == "bad-message"
+
+
+def test_the_value_count_includes_keys_and_the_root() -> None:
+    from tequio.federation.wire import decode_message
+    from tequio.schemas import encode
+
+    small = encode({"a": [1, b"xy", None], "b": "é" * 300})  # 1 + 4 keys and values + 3 items
+    assert decode_message(small, 8) == {"a": [1, b"xy", None], "b": "é" * 300}
+    with pytest.raises(AuthError, match="more than 7 values"):
+        decode_message(small, 7)
+    big = encode({"changes": [[bytes(32), "public", 2**40, bytes(32)]] * 50_000})
+    assert len(decode_message(big, 1 + 2 + 50_000 * 5)["changes"]) == 50_000
+
+
+def test_the_auth_header_is_strict_unpadded_base64url() -> None:
+    sender = SigningKeyring(SigningKey(seeded_rng(11)(32)))
+    receiver = SigningKeyring(SigningKey(seeded_rng(12)(32)))
+    body = close_message(sender, receiver.key, {})
+    good = sign_request(sender, receiver.key, "POST", "/fed/v1/x", body, 1000, b"\x0a" * 16)
+    assert "=" not in good
+    for bad in (
+        good + "=",
+        good[:-1] + "+",
+        good + "\n",
+        good[: len(good) // 2] + " " + good[len(good) // 2 :],
+    ):
+        with pytest.raises(AuthError, match="bad-auth"):
+            check_request(bad, "POST", "/fed/v1/x", body, receiver.key, 1000, ReplayGuard(), lambda k: True)
+
+
+@pytest.mark.parametrize(
+    ("addr", "ok"),
+    [
+        ("127.0.0.1:7348", True),
+        ("[::1]:7348", True),
+        ("[2001:db8::7]:1", True),
+        ("nodo.red-local.org:65535", True),
+        ("::1:7348", False),
+        ("[fe80::1%eth0]:7348", False),
+        ("999.0.0.1:80", False),
+        ("host:0", False),
+        ("host:65536", False),
+        ("host:080", False),
+        ("evil.example/x:80", False),
+        ("a b:1", False),
+        ("-bad.example:80", False),
+        ("x" * 300 + ":80", False),
+    ],
+)
+def test_addresses_are_host_port_and_nothing_else(addr: str, ok: bool) -> None:
+    from tequio.federation.addrs import is_valid_addr
+
+    assert is_valid_addr(addr) is ok
+
+
+def test_the_guard_makes_room_by_closing_strangers_never_peers() -> None:
+    """At the total cap the oldest connection that has not authenticated is closed; authenticated
+    ones are kept; per-address caps refuse at once; refusals are summarised, not logged each."""
+    import asyncio
+
+    from tequio.federation.listener import ConnectionGuard, ListenerLimits, RefusalLog
+
+    class FakeTransport(asyncio.Transport):
+        def __init__(self, host: str) -> None:
+            super().__init__()
+            self.host, self.aborted = host, False
+
+        def get_extra_info(self, name: str, default: object = None) -> object:
+            return (self.host, 1234) if name == "peername" else default
+
+        def abort(self) -> None:
+            self.aborted = True
+
+    class Inner(asyncio.Protocol):
+        pass
+
+    t = [0.0]
+    log = RefusalLog("test listener", lambda: t[0])
+    guard = ConnectionGuard(ListenerLimits(max_connections=4, max_per_host=2, fd_reserve=16), log)
+    assert guard.cap == 4
+
+    def connect(host: str) -> FakeTransport:
+        tr = FakeTransport(host)
+        guard.factory(Inner)().connection_made(tr)
+        return tr
+
+    peer = connect("10.0.0.1")
+    guard.authenticated(peer)
+    a, b, c = connect("10.0.0.2"), connect("10.0.0.3"), connect("10.0.0.4")
+    assert guard.open == 4 and not any(x.aborted for x in (peer, a, b, c))
+    d = connect("10.0.0.5")  # at the cap: the oldest stranger makes room; the peer stays
+    assert a.aborted and not (peer.aborted or d.aborted) and guard.open == 4
+    e, f = connect("10.0.0.3"), connect("10.0.0.3")  # b, then c make room in turn
+    assert b.aborted and c.aborted and not (e.aborted or f.aborted)
+    g = connect("10.0.0.3")  # a third from one address: refused at once, nobody else closed
+    assert g.aborted and not (d.aborted or e.aborted or f.aborted or peer.aborted)
+    assert log.total["connections over the per-address cap"] == 1
+    assert log.total["unauthenticated connections closed to make room"] == 3

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
+import logging
 import signal
+import socket
+import time
 from typing import Any
 
 import click
@@ -14,19 +18,53 @@ from ..node import Node
 from .context import open_node
 
 
-async def _listen(app: Any, host: str, port: int, what: str) -> tuple[Any, list[tuple[str, int]]]:
-    from aiohttp import web
+def _bind_error(host: str, port: int, what: str, e: OSError) -> TequioError:
+    """Why a listener could not bind, and what to change."""
+    where = f"cannot listen on {host}:{port} for the {what}"
+    if e.errno == errno.EADDRINUSE:
+        return TequioError(f"{where}: the port is in use (another tequio serve?); choose another port")
+    if e.errno == errno.EACCES:
+        return TequioError(
+            f"{where}: permission denied (ports below 1024 are privileged); choose another port"
+        )
+    if isinstance(e, socket.gaierror) or e.errno in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT):
+        option = "--fed-host or federation.host" if "federation" in what else "the address"
+        return TequioError(f"{where}: {host!r} is not an address of this machine; check {option}")
+    return TequioError(f"{where}: {e.strerror or e}")
 
-    runner = web.AppRunner(app, handle_signals=False, access_log=None)
-    await runner.setup()
+
+async def _listen(app: Any, host: str, port: int, what: str, guard: Any) -> tuple[Any, list[tuple[str, int]]]:
+    from tequio.federation.listener import start_listener
+
     try:
-        await web.TCPSite(runner, host, port).start()
+        return await start_listener(app, host, port, guard)
     except OSError as e:
-        await runner.cleanup()
-        raise TequioError(
-            f"cannot listen on {host}:{port} for the {what}: {e.strerror}; choose another port"
-        ) from None
-    return runner, [(a[0], a[1]) for a in runner.addresses]
+        raise _bind_error(host, port, what, e) from None
+
+
+class _Quieter(logging.Filter):
+    """Lets through at most one record per minute for each message of a noisy logger (asyncio's
+    "socket.accept() out of system resource" came once per loop iteration, traceback included)."""
+
+    def __init__(self, every_s: float = 60.0) -> None:
+        super().__init__()
+        self.every = every_s
+        self._last: dict[str, float] = {}
+        self._dropped: dict[str, int] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        key = str(record.msg)[:80]
+        now = time.monotonic()
+        if now - self._last.get(key, -self.every) < self.every:
+            self._dropped[key] = self._dropped.get(key, 0) + 1
+            return False
+        self._last[key] = now
+        dropped = self._dropped.pop(key, 0)
+        if dropped:
+            record.msg = f"{record.msg} (and {dropped} more like it in the last minute)"
+        record.exc_info = None  # the first line says it; a traceback per refusal says nothing more
+        record.exc_text = None
+        return True
 
 
 async def _serve(
@@ -39,7 +77,7 @@ async def _serve(
     web_explicit: bool = False,
 ) -> None:
     # Imported here, not at the top: every other command would pay for importing aiohttp.
-    from tequio.federation.http import make_fed_app
+    from tequio.federation.listener import ConnectionGuard, ListenerLimits, RefusalLog
 
     from ..api import PREFIX, make_api_app
     from ..federation import Federation
@@ -52,18 +90,31 @@ async def _serve(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    quieter = _Quieter()
+    for name in ("asyncio", "aiohttp.server", "aiohttp.web"):
+        logging.getLogger(name).addFilter(quieter)
     try:
-        api_runner, api_bound = await _listen(make_api_app(node), "127.0.0.1", api_port, "local API")
+        # The local API is for this machine's own tools: a guard of its own, so that its connections
+        # never eat into the federation listener's, and the reserve keeps descriptors for both.
+        api_limits = ListenerLimits(max_connections=64, max_per_host=64, fd_reserve=16, header_timeout_s=60)
+        api_guard = ConnectionGuard(api_limits, RefusalLog("local API", time.monotonic))
+        api_runner, api_bound = await _listen(
+            make_api_app(node), "127.0.0.1", api_port, "local API", api_guard
+        )
         runners.append(api_runner)
-        fed_app = make_fed_app(fed.service, fed.keyring, node.clock, fed.limits)
-        fed_runner, fed_bound = await _listen(fed_app, fed_host, fed_port, "federation listener")
+        guard = fed.guard()
+        fed_runner, fed_bound = await _listen(
+            fed.app(guard), fed_host, fed_port, "federation listener", guard
+        )
         runners.append(fed_runner)
         fed.record_listen(fed_bound)
         click.echo(f"serving node {node.name!r} ({node.fingerprint})")
         host, port = api_bound[0]
         click.echo(f"local API  http://{host}:{port}{PREFIX}/  (token: 'tequio info')")
+        trusted = len(fed.peers.trusted())
         for host, port in fed_bound:
-            click.echo(f"federation http://{host}:{port}/fed/v1/  ({len(fed.peers.trusted())} trusted peers)")
+            peers = f"{trusted} trusted peer{'' if trusted == 1 else 's'}"
+            click.echo(f"federation http://{host}:{port}/fed/v1/  ({peers}; at most {guard.cap} connections)")
         if web_port is not None:
             from ..web import start_web
 
@@ -104,6 +155,8 @@ async def _serve(
         for runner in reversed(runners):
             await runner.cleanup()
         await fed.aclose()
+        for name in ("asyncio", "aiohttp.server", "aiohttp.web"):
+            logging.getLogger(name).removeFilter(quieter)
     click.echo("stopped")
 
 
