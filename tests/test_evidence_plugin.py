@@ -302,11 +302,11 @@ def test_redaction_replaces_the_working_copy_and_is_in_the_chain(
 
 def test_the_evidence_and_demo_plugins_use_only_public_apis() -> None:
     """No raw store connection, no federation table, no internal node module: what tequio.node exports
-    (and its public modules cli and media); other plugins only through their public functions."""
+    (and its public modules cli, media and web, the page API of the web hooks); other plugins only through their public functions."""
     import ast
 
     root = Path(__file__).resolve().parents[1] / "plugins"
-    public_node = {"tequio.node", "tequio.node.cli", "tequio.node.media"}
+    public_node = {"tequio.node", "tequio.node.cli", "tequio.node.media", "tequio.node.web"}
     other_plugins = {"tequio.plugins.evidence.api", "tequio.plugins.voting.ballot_io.cast"}
     for folder in ("evidence", "demo"):
         for path in (root / folder).rglob("*.py"):
