@@ -302,7 +302,8 @@ def test_redaction_replaces_the_working_copy_and_is_in_the_chain(
 
 def test_the_evidence_and_demo_plugins_use_only_public_apis() -> None:
     """No raw store connection, no federation table, no internal node module: what tequio.node exports
-    (and its public modules cli, media and web, the page API of the web hooks); other plugins only through their public functions."""
+    (and its public modules cli, media and web, the page API of the web hooks); other plugins only
+    through their public functions."""
     import ast
 
     root = Path(__file__).resolve().parents[1] / "plugins"

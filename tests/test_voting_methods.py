@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import json
+import os
 import random
 import re
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -550,19 +553,12 @@ def test_yes_no_against_fractions(yes: int, no: int, abstain: int, extra: int) -
 
 
 # ---------------------------------------------------------------- an independent implementation
+# pref_voting (with numba, scipy and pandas: about 1 GB) answered 300 random profiles once; its
+# answers are frozen in tests/vectors/pref_voting_golden.json and checked here on every run. The
+# live comparison, which also regenerates the file, is opt-in: TEQUIO_CROSSCHECK=1 with the
+# `crosscheck` extra installed (README, "Cross-checking the tally").
 
-
-def _pref_voting() -> Any:
-    try:
-        import pref_voting.grade_methods
-        import pref_voting.grade_profiles
-        import pref_voting.profiles
-        import pref_voting.profiles_with_ties
-        import pref_voting.scoring_methods
-        import pref_voting.voting_methods
-    except ImportError:
-        pytest.fail("pref_voting is not installed: install the test extra (pip install -e '.[test]')")
-    return pref_voting
+GOLDEN = Path(__file__).parent / "vectors" / "pref_voting_golden.json"
 
 
 def _random_profile(rnd: random.Random, partial: bool) -> tuple[list[str], Ballots]:
@@ -580,85 +576,165 @@ def _winner_set(r: Result) -> list[str]:
     return r.explanation.get("tied", r.winners)
 
 
-def _compare_case(pv: Any, case: int, rnd: random.Random, compared: dict[str, int]) -> None:
-    """One random profile: every method, ours against pref_voting's; ``compared`` counts what was."""
-    vm = pv.voting_methods
-    partial = case % 3 == 2
-    opts, ballots = _random_profile(rnd, partial)
-    seed = rnd.randbytes(4)
-    idx = {o: i for i, o in enumerate(opts)}
-    counts = [n for _, n in ballots]
-    order = [idx[o] for o in tie_order(opts, seed)]
-    where = f"case {case}: {ballots}"
+def _profiles() -> list[dict[str, Any]]:
+    """The 300 random profiles (full and truncated rankings), drawn in a fixed order from one seed."""
+    rnd = random.Random(20261122)
+    out = []
+    for case in range(300):
+        partial = case % 3 == 2
+        opts, ballots = _random_profile(rnd, partial)
+        seed = rnd.randbytes(4)
+        scores = [{o: rnd.randint(0, 5) for o in opts} for _ in ballots]
+        out.append(
+            {
+                "case": case,
+                "partial": partial,
+                "opts": opts,
+                "ballots": ballots,
+                "seed": seed,
+                "scores": scores,
+            }
+        )
+    return out
 
-    def names(found: Sequence[int]) -> list[str]:
-        return sorted(opts[i] for i in found)
+
+def _ours(p: dict[str, Any]) -> dict[str, Any]:
+    """Our tallies of one profile, and which comparisons are exact for it."""
+    opts, ballots, seed = p["opts"], p["ballots"], p["seed"]
 
     def ours(method: str, bs: Ballots | None = None) -> Result:
         return tally(method, ballots if bs is None else bs, options=opts, tie_seed=seed)
 
-    if partial:
+    irv = ours("irv")
+    rp = ours("ranked-pairs")
+    d = rp.explanation["pairwise"]
+    got: dict[str, Any] = {
+        "borda": _winner_set(ours("borda")),
+        "copeland": _winner_set(ours("copeland")),
+        "approval": _winner_set(ours("approval", [(r[:2], n) for r, n in ballots])),
+        "score": _winner_set(ours("score", [(m, n) for m, (_, n) in zip(p["scores"], ballots, strict=True)])),
+    }
+    if p["partial"]:
+        if not irv.explanation["ties"]:  # its truncated IRV eliminates tied options together
+            got["irv"] = irv.winners
+    else:
+        got["irv"] = irv.winners
+        got["plurality"] = _winner_set(ours("plurality", firsts(ballots)))
+        # Schulze by winning votes equals beat path by margins when every ballot ranks all options.
+        got["schulze"] = _winner_set(ours("schulze"))
+    if all(d[a][b] != d[b][a] for a, b in itertools.combinations(opts, 2)):
+        # Without zero margins its tie-breaker orders equal-margin pairs exactly as ours does.
+        got["rp"] = rp.winners
+    return got
+
+
+def _reference(pv: Any, p: dict[str, Any], wanted: set[str]) -> dict[str, Any]:
+    """pref_voting's answers for one profile, for the methods in ``wanted``."""
+    vm = pv.voting_methods
+    opts, ballots = p["opts"], p["ballots"]
+    idx = {o: i for i, o in enumerate(opts)}
+    counts = [n for _, n in ballots]
+    order = [idx[o] for o in tie_order(opts, p["seed"])]
+
+    def names(found: Sequence[int]) -> list[str]:
+        return sorted(opts[i] for i in found)
+
+    ref: dict[str, Any] = {}
+    if p["partial"]:
         prof = pv.profiles_with_ties.ProfileWithTies(
             [{idx[o]: k + 1 for k, o in enumerate(r)} for r, _ in ballots],
             rcounts=counts,
             candidates=list(range(len(opts))),
         )
         prof.use_extended_strict_preference()
-        borda = vm.borda_for_profile_with_ties(prof, borda_scores=pv.scoring_methods.domination_borda_scores)
-        irv = ours("irv")
-        if not irv.explanation["ties"]:  # its truncated IRV eliminates tied options together
-            assert names(vm.instant_runoff_for_truncated_linear_orders(prof)) == irv.winners, where
-            compared["irv"] += 1
+        ref["borda"] = names(
+            vm.borda_for_profile_with_ties(prof, borda_scores=pv.scoring_methods.domination_borda_scores)
+        )
+        if "irv" in wanted:
+            ref["irv"] = names(vm.instant_runoff_for_truncated_linear_orders(prof))
     else:
         prof = pv.profiles.Profile([[idx[o] for o in r] for r, _ in ballots], rcounts=counts)
-        borda = vm.borda(prof, algorithm="marginal")  # the positional one compiles with numba: slow
+        ref["borda"] = names(vm.borda(prof, algorithm="marginal"))  # the positional one compiles with numba
         # Its IRV eliminates tie_breaker[0] first among the tied; ours the latest in tie-break order.
-        assert names(vm.instant_runoff(prof, tie_breaker=order[::-1])) == ours("irv").winners, where
-        assert names(vm.plurality(prof)) == _winner_set(ours("plurality", firsts(ballots))), where
-        # Schulze by winning votes equals beat path by margins when every ballot ranks all options.
-        assert names(vm.beat_path(prof)) == _winner_set(ours("schulze")), where
-        compared["irv"] += 1
-        compared["plurality"] += 1
-        compared["schulze"] += 1
-    assert names(borda) == _winner_set(ours("borda")), where
-    assert names(vm.copeland(prof)) == _winner_set(ours("copeland")), where
-    compared["borda"] += 1
-    compared["copeland"] += 1
-    rp = ours("ranked-pairs")
-    d = rp.explanation["pairwise"]
-    if all(d[a][b] != d[b][a] for a, b in itertools.combinations(opts, 2)):
-        # Without zero margins its tie-breaker orders equal-margin pairs exactly as ours does.
-        assert names(vm.ranked_pairs_tb(prof, tie_breaker=order)) == rp.winners, where
-        assert rp.winners[0] in names(vm.ranked_pairs(prof)), where
-        compared["rp"] += 1
-
+        ref["irv"] = names(vm.instant_runoff(prof, tie_breaker=order[::-1]))
+        ref["plurality"] = names(vm.plurality(prof))
+        ref["schulze"] = names(vm.beat_path(prof))
+    ref["copeland"] = names(vm.copeland(prof))
+    if "rp" in wanted:
+        ref["rp"] = names(vm.ranked_pairs_tb(prof, tie_breaker=order))
+        ref["rp_any"] = names(vm.ranked_pairs(prof))
     grades = [{idx[o]: int(o in r[:2]) for o in opts} for r, _ in ballots]
     gprof = pv.grade_profiles.GradeProfile(grades, [0, 1], gcounts=counts, candidates=list(range(len(opts))))
-    appr = ours("approval", [(r[:2], n) for r, n in ballots])
-    assert names(pv.grade_methods.approval(gprof)) == _winner_set(appr), where
-    scores = [{o: rnd.randint(0, 5) for o in opts} for _ in ballots]
+    ref["approval"] = names(pv.grade_methods.approval(gprof))
     sprof = pv.grade_profiles.GradeProfile(
-        [{idx[o]: s for o, s in m.items()} for m in scores],
+        [{idx[o]: s for o, s in m.items()} for m in p["scores"]],
         list(range(6)),
         gcounts=counts,
         candidates=list(range(len(opts))),
     )
-    sc = ours("score", [(m, n) for m, (_, n) in zip(scores, ballots, strict=True)])
-    assert names(pv.grade_methods.score_voting(sprof)) == _winner_set(sc), where
-    compared["approval"] += 1
-    compared["score"] += 1
+    ref["score"] = names(pv.grade_methods.score_voting(sprof))
+    return ref
 
 
-def test_against_pref_voting() -> None:
-    """Every method's outcome against pref_voting on 300 random profiles (full and truncated
-    rankings). Exact where its tie handling can be aligned with ours, winner sets elsewhere; the
-    cases compared are counted so that nothing is skipped silently."""
-    pv = _pref_voting()
-    rnd = random.Random(20261122)
-    compared = dict.fromkeys(
-        ["plurality", "approval", "score", "borda", "copeland", "schulze", "rp", "irv"], 0
-    )
-    for case in range(300):
-        _compare_case(pv, case, rnd, compared)
+def _compare(p: dict[str, Any], ref: dict[str, Any], compared: dict[str, int]) -> None:
+    got = _ours(p)
+    where = f"case {p['case']}: {p['ballots']}"
+    for method, winners in got.items():
+        if method == "rp":
+            assert winners == ref["rp"], where
+            assert winners[0] in ref["rp_any"], where
+        else:
+            assert winners == ref[method], (method, where)
+        compared[method] += 1
+
+
+def _check_all(refs: list[dict[str, Any]]) -> None:
+    methods = ["plurality", "approval", "score", "borda", "copeland", "schulze", "rp", "irv"]
+    compared = dict.fromkeys(methods, 0)
+    profiles = _profiles()
+    assert len(refs) == len(profiles)
+    for p, ref in zip(profiles, refs, strict=True):
+        _compare(p, ref, compared)
     # Enough of every method was compared (the ranked-pairs and truncated-IRV filters drop some).
     assert all(n >= 150 for n in compared.values()), compared
+
+
+def test_against_pref_voting_golden_vectors() -> None:
+    """Every method's outcome against pref_voting's frozen answers on 300 random profiles. Exact where
+    its tie handling can be aligned with ours, winner sets elsewhere; the cases compared are counted
+    so that nothing is skipped silently."""
+    refs = json.loads(GOLDEN.read_text(encoding="utf-8"))["cases"]
+    _check_all(refs)
+
+
+def test_golden_vectors_catch_a_wrong_answer() -> None:
+    """The frozen comparison can fail: one changed reference answer is reported with its case."""
+    refs = json.loads(GOLDEN.read_text(encoding="utf-8"))["cases"]
+    refs[7]["copeland"] = ["nobody"]
+    with pytest.raises(AssertionError, match="case 7"):
+        _check_all(refs)
+
+
+@pytest.mark.skipif(
+    os.environ.get("TEQUIO_CROSSCHECK") != "1", reason="opt-in: TEQUIO_CROSSCHECK=1 with the crosscheck extra"
+)
+def test_against_pref_voting_live() -> None:
+    """The opt-in job: pref_voting itself answers the 300 profiles; they must equal the frozen file and
+    ours. TEQUIO_CROSSCHECK_WRITE=1 rewrites the file from pref_voting's answers."""
+    try:
+        import pref_voting.grade_methods
+        import pref_voting.grade_profiles
+        import pref_voting.profiles
+        import pref_voting.profiles_with_ties
+        import pref_voting.scoring_methods
+        import pref_voting.voting_methods
+    except ImportError:
+        pytest.fail("pref_voting is not installed: pip install -e '.[crosscheck]'")
+    pv = pref_voting
+    refs = [_reference(pv, p, set(_ours(p))) for p in _profiles()]
+    _check_all(refs)
+    if os.environ.get("TEQUIO_CROSSCHECK_WRITE") == "1":
+        GOLDEN.parent.mkdir(exist_ok=True)
+        lines = ",\n".join(json.dumps(r, sort_keys=True) for r in refs)
+        GOLDEN.write_text(f'{{"source": "pref_voting 1.18", "cases": [\n{lines}\n]}}\n', encoding="utf-8")
+    assert refs == json.loads(GOLDEN.read_text(encoding="utf-8"))["cases"]
