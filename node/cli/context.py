@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import click
 
@@ -35,16 +35,23 @@ def home_of(ctx: click.Context) -> Path:
 
 
 @contextmanager
-def open_node(ctx: click.Context, unlock: bool = True) -> Iterator[Node]:
-    """Open the node of the ``--home`` in effect; prompt for the passphrase on a terminal if needed."""
+def open_node(ctx: click.Context, unlock: bool | Literal["if-available"] = True) -> Iterator[Node]:
+    """Open the node of the ``--home`` in effect; prompt for the passphrase on a terminal if needed.
+
+    ``unlock=True`` for commands that sign or read restricted records (without the passphrase they
+    stop in one line saying how to give it), ``"if-available"`` for listings that can show public
+    records sealed, ``False`` for commands that touch neither."""
     home = home_of(ctx)
     try:
-        node = Node.open(home, unlock=unlock)
+        node = Node.open(home, unlock=unlock is not False)
     except PassphraseRequired:
         if not sys.stdin.isatty():
-            raise
-        passphrase = click.prompt("Passphrase for the node key", hide_input=True, err=True)
-        node = Node.open(home, passphrase=passphrase, unlock=unlock)
+            if unlock != "if-available":
+                raise
+            node = Node.open(home, unlock=False)
+        else:
+            passphrase = click.prompt("Passphrase for the node key", hide_input=True, err=True)
+            node = Node.open(home, passphrase=passphrase, unlock=True)
     if not os.environ.get("TEQUIO_LOG"):
         logging.getLogger().setLevel(node.config.log.level.upper())
     try:

@@ -129,7 +129,7 @@ def create(
 @click.pass_context
 def list_(ctx: click.Context, as_json: bool) -> None:
     """The groups this node holds."""
-    with open_node(ctx, unlock=False) as node:
+    with open_node(ctx, unlock=True) as node:
         groups = node.governance.groups()
         me = node.key
     items = [
@@ -163,7 +163,7 @@ def list_(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def show(ctx: click.Context, gid: str, as_json: bool) -> None:
     """Members, roles, rules, key epoch, proposals, and records ignored with the reason."""
-    with open_node(ctx, unlock=False) as node:
+    with open_node(ctx, unlock=True) as node:
         scope, st = group_state(node, gid)
         data = group_json(scope, st, node.key)
     if as_json:

@@ -210,7 +210,7 @@ def list_(
     ctx: click.Context, scope: str | None, kind: str | None, author: bytes | None, limit: int, as_json: bool
 ) -> None:
     """List stored records, oldest first."""
-    with open_node(ctx, unlock=False) as node:
+    with open_node(ctx, unlock="if-available") as node:
         found = node.records(scope=scope, kind=kind, author=author, limit=limit or None)
         if as_json:
             echo_json([r.to_json() for r in found])
@@ -232,7 +232,7 @@ def list_(
 @click.pass_context
 def show(ctx: click.Context, record_id: str, as_json: bool) -> None:
     """Show one record by id (or a unique prefix of 8+ hex characters)."""
-    with open_node(ctx, unlock=False) as node:
+    with open_node(ctx, unlock="if-available") as node:
         rec = node.resolve(record_id)
     data = rec.to_json()
     if as_json:

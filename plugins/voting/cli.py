@@ -300,7 +300,7 @@ def proposal_json(node: Node, st: GroupState, p: Proposal) -> dict[str, Any]:
 @click.pass_context
 def show_cmd(ctx: click.Context, proposal: str, as_json: bool) -> None:
     """Status, electorate, turnout and the result with its explanation."""
-    with open_node(ctx, unlock=False) as node:
+    with open_node(ctx, unlock=True) as node:
         _, st, prop = find_proposal(node, proposal)
         data = proposal_json(node, st, prop)
     if as_json:
@@ -334,7 +334,7 @@ def show_cmd(ctx: click.Context, proposal: str, as_json: bool) -> None:
 @click.pass_context
 def list_cmd(ctx: click.Context, gid: str, as_json: bool) -> None:
     """The group's proposals, open ones first."""
-    with open_node(ctx, unlock=False) as node:
+    with open_node(ctx, unlock=True) as node:
         _, st = group_state(node, gid)
         items: list[dict[str, Any]] = [
             {
