@@ -256,3 +256,16 @@ def test_progress_shows_on_a_terminal_and_not_when_piped(ready, tmp_path: Path) 
     os.close(master)
     assert proc.returncode == 0 and json.loads(out)["accepted"] == 6000
     assert b"importing" in seen and b"MB" in seen  # the bar's label and its byte counter
+
+
+def test_version_and_counts_as_people_write_them(cli, tmp_path: Path) -> None:
+    """`tequio --version` names the installed version; one record is "1 record", not "1 records"."""
+    from importlib.metadata import version
+
+    v = cli("--version")
+    assert v.code == 0 and v.out.strip() == f"tequio {version('tequio')}", v
+    assert cli("init", "--name", "Casa").code == 0
+    assert cli("publish", "core.note", "--body", '{"text": "uno"}').code == 0
+    out = tmp_path / "one.bin"
+    exported = cli("records", "export", "--out", str(out))
+    assert exported.code == 0 and "exported 1 record to" in exported.err, exported.err

@@ -48,6 +48,7 @@ class TequioGroup(click.Group):
 
 
 @click.group(cls=TequioGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="tequio", prog_name="tequio", message="%(prog)s %(version)s")
 @click.option(
     "--home",
     type=click.Path(file_okay=False, path_type=Path),

@@ -11,7 +11,7 @@ from ..errors import TequioError
 from ..identity import KDF_PROFILES, key_is_encrypted
 from ..node import Node
 from ..pluginhost import PluginHost
-from .context import echo_json, home_of, open_node
+from .context import counted, echo_json, home_of, open_node
 
 
 @click.command()
@@ -146,7 +146,7 @@ def check(ctx: click.Context, signatures: bool, as_json: bool) -> None:
             f"{f'; {len(forks)} fork proofs on record' if forks else ''}"
         )
     if problems:
-        raise TequioError(f"the store has {len(problems)} problems")
+        raise TequioError(f"the store has {counted(len(problems), 'problem')}")
 
 
 COMMANDS = [init, info, plugins, check]

@@ -12,7 +12,7 @@ from tequio.federation.bundles import BundleError
 from tequio.schemas import fingerprint
 
 from ..errors import TequioError
-from .context import echo_json, open_node
+from .context import counted, echo_json, open_node
 from .peers import _book, _resolve, parse_duration
 
 
@@ -56,7 +56,9 @@ def bundle_export(ctx: click.Context, recipient: str, out: Path, since: str | No
     if as_json:
         echo_json({"out": str(out), "for": key.hex(), "records": records, "blobs": blobs})
     else:
-        click.echo(f"wrote {records} records and {blobs} blobs for {fingerprint(key)} to {out}")
+        click.echo(
+            f"wrote {counted(records, 'record')} and {counted(blobs, 'blob')} for {fingerprint(key)} to {out}"
+        )
 
 
 @bundle.command("import")
@@ -81,7 +83,8 @@ def bundle_import(ctx: click.Context, file: Path, as_json: bool) -> None:
             f" rejected {len(report.rejected)}, blobs {done.blobs}"
         )
     if report.rejected:
-        raise TequioError(f"{len(report.rejected)} records in the bundle were rejected")
+        n = len(report.rejected)
+        raise TequioError(f"{counted(n, 'record')} in the bundle {'was' if n == 1 else 'were'} rejected")
 
 
 COMMANDS = [bundle]

@@ -17,7 +17,7 @@ import click
 from ..errors import PassphraseRequired
 from ..node import Node
 
-__all__ = ["CliState", "echo_json", "home_of", "open_node", "progress_bar"]
+__all__ = ["CliState", "counted", "echo_json", "home_of", "open_node", "progress_bar"]
 
 ENV_HOME = "TEQUIO_HOME"
 
@@ -58,6 +58,11 @@ def open_node(ctx: click.Context, unlock: bool | Literal["if-available"] = True)
         yield node
     finally:
         node.close()
+
+
+def counted(n: int, word: str, plural: str | None = None) -> str:
+    """``1 record``, ``2 records``, ``1,024 blobs``: counts as people write them."""
+    return f"{n:,} {word if n == 1 else plural or word + 's'}"
 
 
 def echo_json(value: Any) -> None:

@@ -17,7 +17,7 @@ from tequio.schemas import BlobRef, from_json, is_valid_scope, parse_key
 
 from ..errors import TequioError
 from ..records import StoredRecord
-from .context import echo_json, open_node, progress_bar
+from .context import counted, echo_json, open_node, progress_bar
 
 if TYPE_CHECKING:  # Pillow loads only when a command attaches a file
     from .. import media
@@ -272,7 +272,7 @@ def export(ctx: click.Context, scope: str | None, out: Path | None) -> None:
             else:
                 target.flush()
     if out:
-        click.echo(f"exported {n} records to {out}", err=True)
+        click.echo(f"exported {counted(n, 'record')} to {out}", err=True)
 
 
 @records.command("import")
