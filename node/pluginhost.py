@@ -33,10 +33,16 @@ log = logging.getLogger(__name__)
 class PluginHost:
     """The plugins of one node and what they registered."""
 
-    def __init__(self, extra: Sequence[object] = (), env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, extra: Sequence[object] = (), env: Mapping[str, str] | None = None, strict: bool = True
+    ) -> None:
+        """``strict=False`` (for ``tequio --help``) sets a plugin that fails to load aside in
+        ``broken`` instead of failing, so that the others keep their commands."""
         self.pm = pluggy.PluginManager(ENTRY_POINT_GROUP)
         self.pm.add_hookspecs(hookspecs)
         self.dists: dict[str, tuple[str, str]] = {}  # plugin name -> (distribution, version)
+        self.broken: dict[str, str] = {}  # plugin name -> why it did not load (strict=False only)
+        self._strict = strict
         from . import govplugin
 
         self.pm.register(govplugin, name=govplugin.NAME)
@@ -46,6 +52,7 @@ class PluginHost:
                 self.pm.register(plugin)
             except ValueError as e:
                 raise PluginError(f"cannot register plugin {plugin!r}: {str(e).splitlines()[0]}") from None
+        self._check_hook_names()
         self.kinds = self._collect_kinds()
         self._methods: dict[str, DecisionMethod] | None = None
         self._actions: list[Action] | None = None
@@ -65,14 +72,35 @@ class PluginHost:
                 raise PluginError(f"two installed packages both provide a plugin named {ep.name!r}")
             try:
                 plugin = ep.load()
+                self.pm.register(plugin, name=ep.name)
             except Exception as e:
-                raise PluginError(
-                    f"plugin {ep.name!r} ({ep.value}) failed to load: {type(e).__name__}: {e};"
-                    f" leave it out with {ENV_PLUGINS}"
-                ) from None
-            self.pm.register(plugin, name=ep.name)
+                why = f"plugin {ep.name!r} ({ep.value}) failed to load: {type(e).__name__}: {e}"
+                if self._strict:
+                    raise PluginError(f"{why}; leave it out with {ENV_PLUGINS}") from None
+                self.broken[ep.name] = why
+                continue
             if ep.dist is not None:
                 self.dists[ep.name] = (ep.dist.name, ep.dist.version)
+
+    def _check_hook_names(self) -> None:
+        """A misspelled hook (``register_commandz``) is refused at load, naming the plugin and the hook."""
+        known = {name for name in dir(self.pm.hook) if not name.startswith("_")}
+        for name, plugin in list(self.pm.list_name_plugin()):
+            if plugin is None:
+                continue
+            unknown = sorted(
+                h.name
+                for h in self.pm.get_hookcallers(plugin) or []
+                if h.name not in known or not h.has_spec()
+            )
+            if not unknown:
+                continue
+            hooks = ", ".join(unknown)
+            why = f"plugin {name!r} implements hooks that do not exist: {hooks} (see docs/plugins.md)"
+            if self._strict:
+                raise PluginError(why)
+            self.broken[name] = why
+            self.pm.unregister(plugin)
 
     def impls(self, hook: str) -> Iterator[tuple[str, Callable[..., Any], list[str]]]:
         """(plugin name, function, argument names) of each implementation, in pluggy's call order."""
@@ -82,12 +110,22 @@ class PluginHost:
     def call_each(self, hook: str, **kwargs: Any) -> Iterator[tuple[str, Any]]:
         """Call each implementation separately (so one plugin's failure can be isolated by the caller)."""
         for name, fn, argnames in self.impls(hook):
-            yield name, fn(*[kwargs[a] for a in argnames])
+            try:
+                result = fn(*[kwargs[a] for a in argnames])
+            except PluginError:
+                raise
+            except Exception as e:
+                raise PluginError(f"plugin {name!r}, hook {hook}: {type(e).__name__}: {e}") from e
+            yield name, result
 
     def _collect_kinds(self) -> dict[str, Kind]:
         kinds: dict[str, Kind] = {}
         owner: dict[str, str] = {}
         for plugin, result in self.call_each("register_kinds"):
+            if result is not None and not isinstance(result, list | tuple):
+                raise PluginError(
+                    f"plugin {plugin!r}, hook register_kinds: must return a list of Kind objects"
+                )
             for kind in result or []:
                 if not isinstance(kind, Kind):
                     raise PluginError(f"plugin {plugin!r}: register_kinds must return Kind objects")
@@ -157,6 +195,10 @@ class PluginHost:
     def commands(self) -> list[tuple[str, click.Command]]:
         out = []
         for plugin, result in self.call_each("register_commands"):
+            if result is not None and not isinstance(result, list | tuple):
+                raise PluginError(
+                    f"plugin {plugin!r}, hook register_commands: must return a list of commands"
+                )
             for cmd in result or []:
                 if not isinstance(cmd, click.Command):
                     raise PluginError(f"plugin {plugin!r}: register_commands must return click commands")

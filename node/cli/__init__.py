@@ -24,11 +24,14 @@ class TequioGroup(click.Group):
     """Built-in commands plus those plugins register, loaded only when a name is not built in."""
 
     _plugin_commands: dict[str, click.Command] | None = None
+    _broken: dict[str, str] | None = None
 
     def _plugins(self) -> dict[str, click.Command]:
         if self._plugin_commands is None:
             found: dict[str, click.Command] = {}
-            for plugin, cmd in PluginHost().commands():
+            host = PluginHost(strict=False)
+            self._broken = dict(host.broken)
+            for plugin, cmd in host.commands():
                 name = cmd.name or ""
                 if name in self.commands or name in found:
                     raise PluginError(f"plugin {plugin!r} registers a command {name!r} that already exists")
@@ -39,9 +42,17 @@ class TequioGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         try:
             extra = list(self._plugins())
-        except TequioError:
-            extra = []  # the error surfaces when the node or the command is used
+        except TequioError as e:
+            extra = []  # the error surfaces again when the node or the command is used
+            self._broken = {"plugins": str(e)}
         return sorted([*self.commands, *extra])
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The commands, then any plugin that did not load and why, so that none vanishes silently."""
+        super().format_commands(ctx, formatter)
+        if self._broken:
+            with formatter.section("Plugins that did not load (their commands are missing)"):
+                formatter.write_dl(sorted(self._broken.items()))
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         return self.commands.get(cmd_name) or self._plugins().get(cmd_name)
