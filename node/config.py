@@ -9,16 +9,18 @@ from __future__ import annotations
 import json
 import os
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from .errors import ConfigError
 
 __all__ = ["CONFIG_FILE", "Config", "config_table", "load_config", "render_config", "write_config"]
 
 CONFIG_FILE = "tequio.toml"
+M = TypeVar("M", bound=BaseModel)
 
 
 class _Section(BaseModel):
@@ -217,10 +219,19 @@ class Config(_Section):
     blobs: BlobsSection = Field(default_factory=BlobsSection)
     web: WebSection = Field(default_factory=WebSection)
     log: LogSection = Field(default_factory=LogSection)
+    # Plugins' sections (the register_config hook), validated by their own models.
+    _plugin_sections: dict[str, BaseModel] = PrivateAttr(default_factory=dict)
+
+    def plugin_section(self, name: str, model: type[M]) -> M:
+        """A plugin's section as its model: what tequio.toml says, or the model's defaults."""
+        found = self._plugin_sections.get(name)
+        return found if isinstance(found, model) else model()
 
 
-def load_config(home: Path) -> Config:
-    """Read and validate ``<home>/tequio.toml``; a problem is one ConfigError naming the key."""
+def load_config(home: Path, plugin_sections: Mapping[str, type[BaseModel]] | None = None) -> Config:
+    """Read and validate ``<home>/tequio.toml``; a problem is one ConfigError naming the key.
+
+    ``plugin_sections`` are the sections plugins declared; any other unknown section is an error."""
     path = home / CONFIG_FILE
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -228,11 +239,22 @@ def load_config(home: Path) -> Config:
         raise ConfigError(f"{path} is missing") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise ConfigError(f"{path} is not valid TOML: {e}") from None
+    sections = dict(plugin_sections or {})
+    theirs = {name: data.pop(name) for name in sections if name in data}
+    config = _validated(path, Config, data, ())
+    for name, raw in theirs.items():
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{path}: {name}: must be a table ([{name}])")
+        config._plugin_sections[name] = _validated(path, sections[name], raw, (name,))
+    return config
+
+
+def _validated(path: Path, model: type[M], data: dict[str, Any], prefix: tuple[str, ...]) -> M:
     try:
-        return Config.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as e:
         first = e.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        where = ".".join(str(p) for p in (*prefix, *first["loc"])) or "(top level)"
         more = f" (and {e.error_count() - 1} more)" if e.error_count() > 1 else ""
         raise ConfigError(f"{path}: {where}: {first['msg']}{more}") from None
 

@@ -18,6 +18,7 @@ import pluggy
 if TYPE_CHECKING:
     import click
     from aiohttp import web
+    from pydantic import BaseModel
     from sqlite_utils import Database
 
     from tequio.governance import Action, DecisionMethod
@@ -61,6 +62,11 @@ def prepare_wanted_blobs(node: Node, wanted: list[tuple[bytes, int]]) -> None:
 @hookspec
 def on_fork(node: Node, proof: ForkProof) -> None:
     """Alert on a fork: one author signed two different records for the same place in a feed."""
+
+
+@hookspec
+def register_config() -> dict[str, type[BaseModel]]:
+    """Sections of tequio.toml this plugin reads, by name, each a pydantic model validated at open."""
 
 
 @hookspec

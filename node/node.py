@@ -18,6 +18,7 @@ from typing import Any, Generic, TypeVar
 from nacl.encoding import RawEncoder
 from nacl.hash import blake2b
 from nacl.signing import SigningKey
+from pydantic import BaseModel
 from sqlite_utils import Database
 
 from tequio.federation.blobs import BlobStore
@@ -56,6 +57,7 @@ Rng = Callable[[int], bytes]
 TOKEN_FILE = "api.token"
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
 
 
 def system_clock() -> int:
@@ -192,8 +194,9 @@ class Node:
         home = Path(home)
         if not (home / CONFIG_FILE).exists():
             raise NodeNotFound(f"no Tequio node in {home}: run 'tequio init --name NAME' first")
-        config = load_config(home)
         env = os.environ if env is None else env
+        host = PluginHost(plugins, env)
+        config = load_config(home, host.config_sections())
         identity = None
         if not unlock and not key_is_encrypted(home):
             identity = load_identity(home)  # nothing to protect it with: reading group records needs it
@@ -205,9 +208,7 @@ class Node:
                     hint = f"set ${var}" if var else "pass it at the prompt"
                     raise PassphraseRequired(f"the node key is encrypted: {hint}")
             identity = load_identity(home, passphrase)
-        return cls._assemble(
-            home, config, read_public_key(home), identity, clock, rng, PluginHost(plugins, env)
-        )
+        return cls._assemble(home, config, read_public_key(home), identity, clock, rng, host)
 
     @classmethod
     def _assemble(
@@ -389,6 +390,10 @@ class Node:
                 raise PublishError(f"{scope[:18]}…: {e}") from None
         h, size = self.blobs.put_chunks(encrypt_blob(key, src))
         return BlobRef(h, size, mime), keys
+
+    def plugin_config(self, name: str, model: type[M]) -> M:
+        """A plugin's ``[name]`` section of tequio.toml (declared by register_config), or its defaults."""
+        return self.config.plugin_section(name, model)
 
     def open_blob(self, h: bytes) -> Iterator[bytes]:
         """The plaintext of a held blob, piece by piece, decrypted if a restricted record refers to it."""

@@ -15,6 +15,7 @@ from typing import Any
 
 import click
 import pluggy
+from pydantic import BaseModel
 
 from tequio.governance import CORE_ACTIONS, CORE_METHODS, Action, DecisionMethod
 
@@ -191,6 +192,26 @@ class PluginHost:
                     )
                 sets.append(ms)
         return sets
+
+    def config_sections(self) -> dict[str, type[BaseModel]]:
+        """The tequio.toml sections plugins declared (register_config), checked for clashes."""
+        from .config import Config
+
+        out: dict[str, type[BaseModel]] = {}
+        for plugin, result in self.call_each("register_config"):
+            if result is None:
+                continue
+            if not isinstance(result, dict):
+                raise PluginError(f"plugin {plugin!r}, hook register_config: must return a dict of models")
+            for name, model in result.items():
+                if not (isinstance(model, type) and issubclass(model, BaseModel)):
+                    raise PluginError(
+                        f"plugin {plugin!r}, hook register_config: [{name}] is not a pydantic model"
+                    )
+                if name in Config.model_fields or name in out:
+                    raise PluginError(f"plugin {plugin!r}, hook register_config: section [{name}] is taken")
+                out[name] = model
+        return out
 
     def commands(self) -> list[tuple[str, click.Command]]:
         out = []

@@ -145,6 +145,43 @@ def test_hook_on_fork(wc_node: Node, wc: types.ModuleType, caplog: pytest.LogCap
     assert "two different records at seq 1" in caplog.text
 
 
+def test_hook_register_config(make_node: Callable[..., Node], wc: types.ModuleType) -> None:
+    """A declared section is validated at open and read back as its model; wrong values and undeclared
+    sections are one error naming the key; without the section the model's defaults apply."""
+    from tequio.node.errors import ConfigError
+
+    n = make_node(plugins=[wc])
+    home = n.home
+    n.close()
+    assert Node.open(home, plugins=[wc]).plugin_config("wordcount", wc.WordcountConfig).min_length == 1
+    toml = home / "tequio.toml"
+    base = toml.read_text(encoding="utf-8")
+    toml.write_text(base + "\n[wordcount]\nmin_length = 4\n", encoding="utf-8")
+    got = Node.open(home, plugins=[wc])
+    assert got.plugin_config("wordcount", wc.WordcountConfig).min_length == 4
+    got.close()
+    toml.write_text(base + "\n[wordcount]\nmin_length = 0\n", encoding="utf-8")
+    with pytest.raises(
+        ConfigError, match=r"wordcount\.min_length: Input should be greater than or equal to 1"
+    ):
+        Node.open(home, plugins=[wc])
+    toml.write_text(base + "\n[wordcount]\nmin_lenght = 4\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"wordcount\.min_lenght: Extra inputs are not permitted"):
+        Node.open(home, plugins=[wc])
+    # Without the plugin the section is unknown, as any other would be.
+    toml.write_text(base + "\n[wordcount]\nmin_length = 4\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"wordcount: Extra inputs are not permitted"):
+        Node.open(home)
+
+    class Clash:
+        @hookimpl
+        def register_config(self) -> dict[str, type]:
+            return {"api": wc.WordcountConfig}
+
+    with pytest.raises(PluginError, match=r"section \[api\] is taken"):
+        Node.open(home, plugins=[Clash()])
+
+
 def test_hook_register_commands(wc_node: Node, wc: types.ModuleType) -> None:
     wc_node.publish("core.note", {"text": "agua agua tierra"})
     (cmd,) = wc.register_commands()
