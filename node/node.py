@@ -40,6 +40,7 @@ from tequio.schemas import (
 )
 from tequio.schemas.canonical import normalize
 
+from . import projections
 from .config import CONFIG_FILE, Config, IdentitySection, NodeSection, load_config, write_config
 from .errors import NodeExists, NodeNotFound, PassphraseRequired, PublishError, TequioError
 from .governance import GovernanceAccess, NodeGovernance
@@ -227,7 +228,25 @@ class Node:
         except BaseException:
             store.close()
             raise
-        return cls(home, config, public, identity, store, host, clock, rng)
+        node = cls(home, config, public, identity, store, host, clock, rng)
+        node._project_missed()
+        return node
+
+    def _project_missed(self) -> None:
+        """Project what plugins missed while they were not loaded; only with the key at hand, since a
+        sealed node would hand them restricted records without their payloads."""
+        impls = list(self.plugins.impls("on_records_stored"))
+        try:
+            projections.initialise(self.store, [name for name, _, _ in impls])
+            if self._identity is not None:
+                projections.catch_up(self, impls, self._from_row)
+        except BaseException:
+            self.close()
+            raise
+
+    def projection_lag(self) -> dict[str, int]:
+        """Stored records each projecting plugin has not seen yet (``tequio plugins --json``)."""
+        return projections.lags(self.store, [name for name, _, _ in self.plugins.impls("on_records_stored")])
 
     def twin(self) -> Node:
         """Another Node on this home, key, clock and plugins with its own SQLite connection.
@@ -539,11 +558,13 @@ class Node:
     def _records_stored(self, records: list[StoredRecord]) -> None:
         # Each plugin projects inside its own savepoint: a failing plugin loses its projection of this
         # batch, not the records and not the other plugins' projections.
+        last = max((r.n for r in records), default=0)
         for name, fn, argnames in self.plugins.impls("on_records_stored"):
             args = {"node": self, "db": self.store.db, "records": records}
             try:
                 with self.store.db.atomic():
                     fn(*[args[a] for a in argnames])
+                    projections.set_mark(self.store, name, last)
             except Exception:
                 log.exception("plugin %s failed to project %d records", name, len(records))
 

@@ -105,6 +105,28 @@ def test_hook_prepare_connection(wc_node: Node) -> None:
     assert wc_node.db.execute("SELECT word_count('tres palabras aquí')").fetchone()[0] == 3
 
 
+def test_records_stored_while_a_plugin_was_not_loaded_are_projected_when_it_loads(
+    make_node: Callable[..., Node], wc: types.ModuleType
+) -> None:
+    """Per-plugin projection marks: a sealed node reports the lag; opening it with the key projects
+    what was missed, once."""
+    n = make_node(plugins=[wc], passphrase="correct horse")
+    n.publish("core.note", {"text": "agua"})
+    home = n.home
+    n.close()
+    with Node.open(home, passphrase="correct horse", plugins=[]) as without:  # the plugin left out
+        without.publish("core.note", {"text": "agua tierra"})
+        without.publish("core.note", {"text": "tierra libertad"})
+    with Node.open(home, unlock=False, plugins=[wc]) as sealed:  # no key: nothing projected blind
+        assert sealed.projection_lag()["wordcount_docs"] == 2
+        assert dict(sealed.db.execute("SELECT word, notes FROM wordcount_words")) == {"agua": 1}
+    for _ in range(2):  # projected once, not again on the next open
+        with Node.open(home, passphrase="correct horse", plugins=[wc]) as again:
+            assert again.projection_lag()["wordcount_docs"] == 0
+            words = dict(again.db.execute("SELECT word, notes FROM wordcount_words"))
+            assert words == {"agua": 2, "tierra": 2, "libertad": 1}
+
+
 def test_hook_on_records_stored(wc_node: Node) -> None:
     wc_node.publish("core.note", {"text": "Justicia para todas"})
     wc_node.publish("core.note", {"text": "justicia ya"})

@@ -7,6 +7,7 @@ import sys
 
 import click
 
+from ..config import CONFIG_FILE
 from ..errors import TequioError
 from ..identity import KDF_PROFILES, key_is_encrypted
 from ..node import Node
@@ -113,9 +114,16 @@ def info(ctx: click.Context, as_json: bool) -> None:
 
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def plugins(as_json: bool) -> None:
-    """List the loaded plugins, their hooks and kinds."""
+@click.pass_context
+def plugins(ctx: click.Context, as_json: bool) -> None:
+    """List the loaded plugins, their hooks and kinds (and, on a node, records not yet projected)."""
     described = PluginHost().describe()
+    if (home_of(ctx) / CONFIG_FILE).exists():
+        with open_node(ctx, unlock="if-available") as node:
+            lag = node.projection_lag()
+        for p in described:
+            if p["name"] in lag:
+                p["lag"] = lag[p["name"]]
     if as_json:
         echo_json(described)
         return
@@ -124,6 +132,8 @@ def plugins(as_json: bool) -> None:
         click.echo(f"{p['name']}  ({origin})")
         click.echo(f"  hooks: {', '.join(p['hooks']) or '-'}")
         click.echo(f"  kinds: {', '.join(p['kinds']) or '-'}")
+        if p.get("lag"):
+            click.echo(f"  not yet projected: {counted(p['lag'], 'record')} (open the node with its key)")
 
 
 @click.command()
