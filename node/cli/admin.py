@@ -51,6 +51,12 @@ def init(
     node = Node.create(
         home, name=name, passphrase=passphrase, passphrase_env=passphrase_env or "", kdf_profile=kdf
     )
+    if passphrase is None:
+        click.echo(
+            "warning: the node key is stored unencrypted: whoever copies this folder can sign as"
+            " this organisation; create the node with --passphrase-env VAR or --passphrase",
+            err=True,
+        )
     try:
         if as_json:
             echo_json(

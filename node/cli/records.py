@@ -8,15 +8,17 @@ import mimetypes
 import os
 import sys
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 import click
 
-from tequio.schemas import BlobRef, from_json, is_valid_scope, parse_key
+from tequio.schemas import BlobRef, fingerprint, from_json, is_valid_scope, parse_key
 
 from ..errors import TequioError
 from ..records import StoredRecord
+from ..strictjson import StrictJSONError, loads_strict
 from .context import counted, echo_json, open_node, progress_bar
 
 if TYPE_CHECKING:  # Pillow loads only when a command attaches a file
@@ -25,9 +27,9 @@ if TYPE_CHECKING:  # Pillow loads only when a command attaches a file
 
 def _parse_body(text: str) -> dict[str, Any]:
     try:
-        value = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise click.BadParameter(f"not JSON: {e.msg} at character {e.pos}", param_hint="--body") from None
+        value = loads_strict(text)
+    except StrictJSONError as e:
+        raise click.BadParameter(str(e), param_hint="--body") from None
     if not isinstance(value, dict):
         raise click.BadParameter("must be a JSON object", param_hint="--body")
     try:
@@ -239,10 +241,47 @@ def show(ctx: click.Context, record_id: str, as_json: bool) -> None:
         echo_json(data)
         return
     body = data.pop("body")
-    for k, v in data.items():
+    for k, v in _for_people(data):
         click.echo(f"{k:<13} {v}")
     click.echo("body")
     click.echo(json.dumps(body, ensure_ascii=False, indent=2))
+
+
+def _when(ms: int) -> str:
+    at = datetime.fromtimestamp(ms / 1000, tz=UTC)
+    return f"{at:%Y-%m-%d %H:%M:%S} UTC  ({ms} ms)"
+
+
+def _size(n: int) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:,} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024  # type: ignore[assignment]
+    raise AssertionError
+
+
+def _for_people(data: dict[str, Any]) -> list[tuple[str, str]]:
+    """`records show` without --json: times as dates, the author's fingerprint, one blob a line."""
+    rows: list[tuple[str, str]] = []
+    for k, v in data.items():
+        if k in ("ts", "received") and isinstance(v, int):
+            rows.append((k, _when(v)))
+        elif k == "author" and isinstance(v, str):
+            rows.append((k, f"{v}  ({fingerprint(bytes.fromhex(v))})"))
+        elif k == "prev":
+            rows.append((k, v if v else "- (first record of its feed)"))
+        elif k == "redacted":
+            rows.append((k, "yes" if v else "no"))
+        elif isinstance(v, list):
+            if not v:
+                rows.append((k, "-"))
+            for i, item in enumerate(v):
+                if isinstance(item, dict) and {"hash", "size", "mime"} <= item.keys():
+                    item = f"{item['hash']}  {_size(int(item['size']))}  {item['mime']}"
+                rows.append((k if i == 0 else "", str(item)))
+        else:
+            rows.append((k, "-" if v is None else str(v)))
+    return rows
 
 
 @records.command("export")
