@@ -78,7 +78,7 @@ def test_human_output(tmp_path: Path) -> None:
         "ranking: Nashville > Chattanooga > Knoxville > Memphis",
         "summary: Nashville wins",
     ]
-    assert '"strongest_paths"' in r.stdout
+    assert "strongest paths (row over column):" in lines
 
 
 def test_wrapped_file_options_and_stdin(tmp_path: Path) -> None:
@@ -245,3 +245,25 @@ def test_in_a_subprocess(tmp_path: Path) -> None:
         assert "Traceback" not in r.stderr
     helped = subprocess_tally("--help")
     assert helped.returncode == 0 and "--tie-seed HEX" in helped.stdout
+
+
+def test_the_text_output_is_tables_and_rounds_not_a_json_dump(tmp_path: Path) -> None:
+    """Without --json, pairwise counts are a table (row over column) and IRV rounds one line each."""
+    path = write(
+        tmp_path,
+        [
+            {"choice": ["A", "B", "C"], "count": 4},
+            {"choice": ["B", "A", "C"], "count": 3},
+            {"choice": ["C", "B", "A"], "count": 2},
+        ],
+    )
+    schulze = run("--method", "schulze", "--ballots", path)
+    assert schulze.exit_code == 0, schulze.output
+    lines = schulze.output.splitlines()
+    assert "pairwise (row over column):" in lines
+    at = lines.index("pairwise (row over column):")
+    assert lines[at + 1].split() == ["A", "B", "C"]
+    assert lines[at + 2].split() == ["A", "-", "4", "7"] and lines[at + 3].split() == ["B", "5", "-", "7"]
+    assert "{" not in schulze.output and '"' not in schulze.output
+    irv = run("--method", "irv", "--ballots", path)
+    assert "  round 1: A 4, B 3, C 2; continuing ballots 9; exhausted 0; C out" in irv.output, irv.output

@@ -11,6 +11,7 @@ from typing import Any, NoReturn
 import click
 
 from .ballot_file import parse_ballot_file
+from .explain_text import explanation_lines
 from .methods import METHODS, Result, TallyError, tally
 
 __all__ = ["tally_command"]
@@ -156,5 +157,5 @@ def _print_human(result: Result) -> None:
         among = json.dumps(tie["among"], ensure_ascii=False)
         chose = json.dumps(tie["chose"], ensure_ascii=False)
         click.echo(f"tie ({tie['step']}): {chose} from {among}, {tie['rule']}")
-    click.echo("explanation:")
-    click.echo(json.dumps(ex, ensure_ascii=False, indent=2))
+    for line in explanation_lines(ex):
+        click.echo(line)
