@@ -7,7 +7,6 @@ reference) and can be lost at a given rate with a seeded random source, for simu
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,7 +49,6 @@ class MemoryTransport:
         self.network = network
         self.me = me
         self.meter = Meter()
-        self.on_call: Callable[[bytes, str], None] | None = None
 
     async def call(self, peer: bytes, method: str, message: Any) -> Any:
         net = self.network

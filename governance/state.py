@@ -126,9 +126,6 @@ class GroupState:
         m = self.members.get(key)
         return m is not None and role in m.roles
 
-    def clone(self) -> GroupState:
-        return copy.deepcopy(self)
-
     def to_map(self) -> dict[str, Any]:
         return {
             "gid": self.gid,

@@ -40,11 +40,6 @@ def load_json(path: Path, what: str) -> Any:
         raise TequioError(f"{what} {path} is not JSON: {e.msg} at line {e.lineno}") from None
 
 
-def _name(st: GroupState, key: bytes) -> str:
-    m = st.members.get(key)
-    return f"{m.name} ({fingerprint(key)})" if m and m.name else fingerprint(key)
-
-
 def group_json(scope: str, st: GroupState, me: bytes) -> dict[str, Any]:
     """The JSON view of a group's state for ``group show --json`` and the local API."""
     return {
