@@ -434,6 +434,10 @@ class Node:
                     yield chunk
             return
         if key is None:
+            if self._identity is None:
+                raise PassphraseRequired(
+                    f"blob {h.hex()[:16]} is encrypted for a group: reading it needs the node's passphrase"
+                )
             raise TequioError(f"blob {h.hex()[:16]} is encrypted and this node has no key for it")
         with path.open("rb") as f:
             try:

@@ -52,3 +52,20 @@ def test_without_the_passphrase_reading_commands_say_how_in_one_line(cli: Callab
     # A listing still shows what is public and marks the rest, never the plaintext.
     records = cli("records", "list")
     assert records.code == 0 and "secreto" not in records.out and "not readable here" in records.out
+
+
+def test_public_blobs_are_readable_without_the_passphrase(cli, tmp_path) -> None:
+    from PIL import Image
+
+    assert cli("init", "--name", "Casa", "--passphrase-env", "TEQUIO_PASS", env=PASS).code == 0
+    photo = tmp_path / "red.png"
+    Image.new("RGB", (8, 8), "red").save(photo)
+    made = cli(
+        "publish", "core.note", "--body", '{"text": "foto"}', "--attach", str(photo), "--json", env=PASS
+    )
+    blob = json.loads(made.out)["attachments"][0]["hash"]
+    got = cli("blob", "get", blob, "--out", str(tmp_path / "got.png"))  # no passphrase given
+    assert got.code == 0, got.err
+    assert (tmp_path / "got.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    missing = cli("blob", "get", blob, "--out", str(tmp_path / "nowhere" / "got.png"))
+    assert missing.code == 1 and "the folder" in missing.err and ".part" not in missing.err, missing.err

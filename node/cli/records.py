@@ -171,7 +171,9 @@ def blob_get(ctx: click.Context, hash_hex: str, out: Path) -> None:
             raise ValueError
     except ValueError:
         raise click.BadParameter("a blob hash is 64 hex characters", param_hint="HASH") from None
-    with open_node(ctx) as node:
+    if not out.parent.is_dir():
+        raise TequioError(f"--out {out}: the folder {out.parent} does not exist")
+    with open_node(ctx, unlock="if-available") as node:  # a public blob needs no passphrase
         tmp = out.with_name(out.name + ".part")
         n = 0
         try:
