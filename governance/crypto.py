@@ -63,8 +63,11 @@ def x25519_public(ed25519_public: bytes) -> bytes:
     """The X25519 public key of an Ed25519 node key (raises CryptoError for keys not on the curve)."""
     try:
         return sodium.crypto_sign_ed25519_pk_to_curve25519(ed25519_public)
-    except (nacl.exceptions.RuntimeError, nacl.exceptions.ValueError, TypeError) as e:
-        raise CryptoError(f"not a usable node key: {e}") from None
+    except (nacl.exceptions.RuntimeError, nacl.exceptions.ValueError, TypeError):
+        # libsodium says only "Unexpected library error"; what it means is this:
+        raise CryptoError(
+            "not a usable node key: these 32 bytes are not a point of Ed25519 (check the key you copied)"
+        ) from None
 
 
 def x25519_base(secret: bytes) -> bytes:

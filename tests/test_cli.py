@@ -161,7 +161,7 @@ def test_import_of_garbage(ready, tmp_path: Path) -> None:
         (
             ["publish", "core.note", "--body", '{"text": "x"}', "--scope", "d:" + "0" * 64],
             1,
-            "not a usable node key",
+            "not a usable node key: these 32 bytes are not a point of Ed25519",
         ),
         (["records", "list", "--author", "xyz"], 2, "a node key is 64 hex characters"),
         (["records", "list", "--limit", "-1"], 2, "Invalid value for '--limit'"),
