@@ -12,6 +12,7 @@ from pathlib import Path
 from tequio.federation.bundles import read_bundle, write_bundle
 from tequio.federation.wire import SigningKeyring
 
+from .errors import TequioError
 from .federation import NodeSyncHost
 from .node import Node
 from .reports import IngestReport
@@ -48,6 +49,8 @@ def export_bundle(node: Node, recipient: bytes, out: Path, since: int = 0) -> tu
                 seen.add(h)
                 yield h, size, node.blobs.path(h)
 
+    if not out.parent.is_dir():
+        raise TequioError(f"{out}: the folder {out.parent} does not exist (is the stick mounted?)")
     tmp = out.with_name(f".{out.name}.part")
     try:
         with tmp.open("wb") as f:

@@ -168,3 +168,5 @@ def test_cli_export_and_import(cli, tmp_path: Path) -> None:
     bad_since = cli("bundle", "export", "--for", b_key, "--out", str(out), "--since", "ayer")
     assert bad_since.code == 2 and "a duration back from now" in bad_since.err
     assert out.read_bytes()[: len(MAGIC)] == MAGIC  # the failed export left the earlier file alone
+    unmounted = cli("bundle", "export", "--for", b_key, "--out", str(tmp_path / "no-stick" / "b.tqb"))
+    assert unmounted.code == 1 and "does not exist" in unmounted.err and ".part" not in unmounted.err
