@@ -49,3 +49,14 @@ def test_init_without_a_passphrase_warns(cli) -> None:
         home_dir=cli.home.parent / "o",
     )
     assert other.code == 0 and "warning" not in other.err, other
+
+
+def test_records_list_columns_hold_for_long_kinds(cli) -> None:
+    assert cli("init", "--name", "Casa").code == 0
+    assert cli("publish", "core.note", "--body", '{"text": "corta"}').code == 0
+    made = cli("evidence", "incident", "create", "Marcha del 2 de octubre")
+    assert made.code == 0, made.err
+    listed = cli("records", "list").out.splitlines()
+    assert len(listed) == 2 and "evidence.incident" in listed[1], listed
+    starts = {len(line) - len(line.split(None, 5)[5]) for line in listed}
+    assert len(starts) == 1, listed  # the summaries start in one column

@@ -221,10 +221,12 @@ def list_(
             return
         from tequio.schemas import fingerprint
 
+        # The kind column is as wide as the longest kind listed, so long plugin kinds keep it aligned.
+        width = max((len(r.kind or "-") for r in found), default=0)
         for r in found:
             click.echo(
                 f"{r.id.hex()[:16]}  {fingerprint(r.author)}  {r.scope[:10]:<10} {r.seq:>5}  "
-                f"{r.kind or '-':<16} {_summary(r)}"
+                f"{r.kind or '-':<{width}}  {_summary(r)}"
             )
         if not found:
             click.echo("no records", err=True)
