@@ -16,7 +16,8 @@ from typing import Any
 
 from nacl.bindings import crypto_sign_open
 
-from tequio.schemas import CanonicalError, decode, encode
+from tequio.schemas import CanonicalError, TextError, check_display_text, decode, encode
+from tequio.schemas.text import unsafe_chars
 
 from .addrs import is_valid_addr
 from .messages import MessageError
@@ -71,6 +72,7 @@ def parse_invite(code: str, now: int) -> Invite:
             and type(key) is bytes
             and len(key) == 32
             and type(name) is str
+            and not unsafe_chars(name)
             and type(addrs) is list
             and len(addrs) <= MAX_ADDRS
             and all(is_valid_addr(a) for a in addrs)
@@ -104,6 +106,10 @@ def check_identity(name: Any, addrs: Any, what: str) -> None:
     """A node's name and addresses as a handshake carries them, in either direction."""
     if type(name) is not str or not 0 < len(name) <= MAX_NAME:
         raise MessageError(f"{what}: name is not text of 1 to {MAX_NAME} characters")
+    try:
+        check_display_text(name, f"{what}: name")
+    except TextError as e:
+        raise MessageError(str(e)) from None
     if type(addrs) is not list or len(addrs) > MAX_ADDRS:
         raise MessageError(f"{what}: addrs is not a list of at most {MAX_ADDRS} addresses")
     for a in addrs:

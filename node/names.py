@@ -10,17 +10,25 @@ import re
 from typing import TYPE_CHECKING
 
 from tequio.federation.peers import PeerBook, Penalties
-from tequio.schemas import fingerprint
+from tequio.schemas import TextError, check_display_text, fingerprint, safe_text
 
 from .errors import TequioError
 
 if TYPE_CHECKING:
     from .node import Node
 
-__all__ = ["org_name", "peer_name", "resolve_key"]
+__all__ = ["check_name", "org_name", "peer_name", "resolve_key", "safe_text"]
 
 _FINGERPRINT = re.compile(r"[A-Za-z2-7]{4}(-[A-Za-z2-7]{4}){3}")
 _HEX = re.compile(r"[0-9a-fA-F]{8,64}")
+
+
+def check_name(text: str, field: str) -> str:
+    """``text`` if it may be shown to an operator as is; else a TequioError naming ``field`` (issue 9 §7)."""
+    try:
+        return check_display_text(text, field)
+    except TextError as e:
+        raise TequioError(str(e)) from None
 
 
 def _book(node: Node) -> PeerBook:

@@ -12,6 +12,7 @@ from .reasons import RETRYABLE, Reason
 from .record import DOMAIN, MAX_PAYLOAD, VERSION, Record, RecordError, make_record, parse_wire, signed_bytes
 from .scopes import PUBLIC, direct_scope, group_scope, is_valid_scope, scope_target
 from .stream import FrameReader, StreamError, write_stream
+from .text import TextError, check_display_text, safe_text
 
 __all__ = [
     "DOMAIN",
@@ -29,6 +30,8 @@ __all__ = [
     "Record",
     "RecordError",
     "StreamError",
+    "TextError",
+    "check_display_text",
     "decode",
     "direct_scope",
     "encode",
@@ -42,6 +45,7 @@ __all__ = [
     "parse_key",
     "parse_payload",
     "parse_wire",
+    "safe_text",
     "scope_target",
     "signed_bytes",
     "to_json",

@@ -10,6 +10,7 @@ import click
 from ..config import CONFIG_FILE
 from ..errors import TequioError
 from ..identity import KDF_PROFILES, key_is_encrypted
+from ..names import check_name
 from ..node import Node
 from ..pluginhost import PluginHost
 from .context import counted, echo_json, home_of, open_node
@@ -36,6 +37,7 @@ def init(
     ctx: click.Context, name: str, passphrase_env: str | None, prompt: bool, kdf: str, as_json: bool
 ) -> None:
     """Create a node: its key, API token, configuration and empty store."""
+    check_name(name, "--name")
     passphrase = None
     if passphrase_env and prompt:
         raise click.UsageError("give --passphrase-env or --passphrase, not both")

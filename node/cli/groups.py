@@ -13,6 +13,7 @@ from tequio.schemas import fingerprint, to_json
 
 from ..errors import TequioError
 from ..groups import ActOutcome, act, close, create_group, find_proposal, group_state
+from ..names import check_name, safe_text
 from ..node import Node
 from .context import echo_json, open_node
 from .peers import _book, _resolve
@@ -99,6 +100,8 @@ def create(
     as_json: bool,
 ) -> None:
     """Found a group NAME with this node and the --member nodes (keys or known peers)."""
+    check_name(name, "group name")
+    check_name(description, "--description")
     rules = load_json(rules_file, "rules file") if rules_file else {}
     if not isinstance(rules, dict):
         raise TequioError("the rules file holds a JSON object of action -> rule")
@@ -106,6 +109,7 @@ def create(
         parsed: list[tuple[bytes, str, list[str]]] = []
         for m in members:
             text, _, mname = m.partition("=")
+            check_name(mname, f"--member {text}= name")
             key = node_key(node, text)
             peer = _book(node).get(key)
             parsed.append((key, mname or (peer.name if peer else ""), []))
@@ -115,7 +119,7 @@ def create(
     if as_json:
         echo_json({"gid": gid.hex(), "scope": scope})
         return
-    click.echo(f"created group {name!r}  {scope}")
+    click.echo(f"created group {safe_text(name)!r}  {scope}")
     click.echo(f"  {len(st.members)} members, epoch {st.epoch}; publish to it with --scope {scope}")
 
 
@@ -145,7 +149,7 @@ def list_(ctx: click.Context, as_json: bool) -> None:
     for it in items:
         mark = "" if it["member"] else "  (no longer a member)"
         click.echo(
-            f"{it['gid']}  {it['name']}  {it['members']} members, epoch {it['epoch']},"
+            f"{it['gid']}  {safe_text(it['name'])}  {it['members']} members, epoch {it['epoch']},"
             f" {it['open_proposals']} open proposals{mark}"
         )
     if not items:
@@ -164,12 +168,12 @@ def show(ctx: click.Context, gid: str, as_json: bool) -> None:
     if as_json:
         echo_json(data)
         return
-    click.echo(f"{st.name}  {scope}")
+    click.echo(f"{safe_text(st.name)}  {scope}")
     if st.description:
-        click.echo(f"  {st.description}")
+        click.echo(f"  {safe_text(st.description)}")
     click.echo(f"members ({len(st.members)}):")
     for k, m in sorted(st.members.items()):
-        click.echo(f"  {fingerprint(k)}  {m.name or '-'}  {', '.join(m.roles) or ''}")
+        click.echo(f"  {fingerprint(k)}  {safe_text(m.name or '-')}  {', '.join(m.roles) or ''}")
     click.echo(f"key epoch {st.epoch}{' (a new key is due)' if st.stale else ''}")
     click.echo("rules:")
     for action in sorted(st.rules):
@@ -178,17 +182,18 @@ def show(ctx: click.Context, gid: str, as_json: bool) -> None:
     click.echo(f"open proposals ({len(open_)}):")
     for p in open_:
         click.echo(
-            f"  {p.id.hex()[:16]}  {p.title}  [{p.method}, {len(p.ballots)}/{len(p.electorate)} voted]"
+            f"  {p.id.hex()[:16]}  {safe_text(p.title)}"
+            f"  [{p.method}, {len(p.ballots)}/{len(p.electorate)} voted]"
         )
     done = [p for p in st.proposals.values() if p.status != "open"]
     if done:
         click.echo(f"closed proposals ({len(done)}):")
         for p in done:
-            click.echo(f"  {p.id.hex()[:16]}  {p.title}  {p.status}")
+            click.echo(f"  {p.id.hex()[:16]}  {safe_text(p.title)}  {p.status}")
     if st.ignored:
         click.echo(f"ignored records ({len(st.ignored)}):")
         for rid, why in sorted(st.ignored.items()):
-            click.echo(f"  {rid.hex()[:16]}  {why}")
+            click.echo(f"  {rid.hex()[:16]}  {safe_text(why)}")
     if st.waiting:
         click.echo(f"{len(st.waiting)} records wait for records this node does not hold yet")
     if st.dissolved:
@@ -222,6 +227,7 @@ def _act(ctx: click.Context, gid: str, action: str, args: dict[str, Any], what: 
 @click.pass_context
 def admit(ctx: click.Context, gid: str, key: str, name: str, roles: tuple[str, ...], as_json: bool) -> None:
     """Admit KEY (a node key or a known peer) to the group, or propose it if the rules say so."""
+    check_name(name, "--name")
     with open_node(ctx, unlock=False) as node:
         k = node_key(node, key)
         peer = _book(node).get(k)
@@ -283,7 +289,7 @@ def close_(ctx: click.Context, proposal: str, passed: bool | None, as_json: bool
     if as_json:
         echo_json({"close": cid.hex(), "status": status, "result": to_json(result)})
         return
-    click.echo(f"closed {prop.id.hex()[:16]} ({prop.title}): {status}")
+    click.echo(f"closed {prop.id.hex()[:16]} ({safe_text(prop.title)}): {status}")
 
 
 COMMANDS = [group]

@@ -13,7 +13,7 @@ from tequio.federation.invites import InviteError
 from tequio.federation.peers import Peer, PeerBook, Penalties
 from tequio.federation.service import FedError
 from tequio.federation.sync import Unreachable
-from tequio.schemas import fingerprint
+from tequio.schemas import fingerprint, safe_text
 
 from ..errors import TequioError
 from ..node import Node
@@ -135,8 +135,18 @@ def peer_add(ctx: click.Context, code: str, as_json: bool) -> None:
             {"key": joined["key"].hex(), "name": joined["name"], "fingerprint": fingerprint(joined["key"])}
         )
     else:
-        click.echo(f"trusted {joined['name']!r} ({fingerprint(joined['key'])}); it trusts this node too")
+        shown = safe_text(joined["name"])
+        click.echo(f"trusted {shown!r} ({fingerprint(joined['key'])}); it trusts this node too")
         click.echo("compare that fingerprint with the one the other organisation sees for itself", err=True)
+
+
+NAME_WIDTH = 40  # characters of a peer's name shown in a listing line
+
+
+def _cell(name: str) -> str:
+    """A peer's name for a listing column: escaped, then cut to NAME_WIDTH so it stays in its column."""
+    shown = safe_text(name)
+    return shown if len(shown) <= NAME_WIDTH else shown[: NAME_WIDTH - 1] + "…"
 
 
 @peer.command("list")
@@ -153,11 +163,12 @@ def peer_list(ctx: click.Context, as_json: bool) -> None:
         return
     for it in items:
         addrs = ", ".join(it["addrs"]) or "(no address)"
-        click.echo(f"{it['fingerprint']}  {it['status']:<11} {it['name']}  {addrs}")
+        # Fingerprint first at a fixed width: no name can move it or paint another (issue 9 §7).
+        click.echo(f"{it['fingerprint']}  {it['status']:<11} {_cell(it['name'])}  {safe_text(addrs)}")
         if it["why"]:
-            click.echo(f"    {it['why']}")
+            click.echo(f"    {safe_text(it['why'])}")
         if it["last_error"]:
-            click.echo(f"    last error: {it['last_error']}")
+            click.echo(f"    last error: {safe_text(it['last_error'])}")
     if not items:
         click.echo("no peers yet: 'tequio invite' here, 'tequio peer add CODE' there", err=True)
 
@@ -167,7 +178,7 @@ def _set_state(ctx: click.Context, key: str, state: str, verb: str) -> None:
         book = _book(node)
         p = _resolve(book, key)
         book.set_state(p.key, state)
-    click.echo(f"{verb} {p.name!r} ({fingerprint(p.key)})")
+    click.echo(f"{verb} {safe_text(p.name)!r} ({fingerprint(p.key)})")
 
 
 @peer.command("block")
@@ -195,7 +206,7 @@ def peer_remove(ctx: click.Context, key: str) -> None:
         book = _book(node)
         p = _resolve(book, key)
         book.remove(p.key)
-    click.echo(f"removed {p.name!r} ({fingerprint(p.key)})")
+    click.echo(f"removed {safe_text(p.name)!r} ({fingerprint(p.key)})")
 
 
 @peer.command("candidates")
@@ -222,7 +233,7 @@ def peer_candidates(ctx: click.Context, as_json: bool) -> None:
     for it in items:
         mark = "trusted" if it["trusted"] else "not trusted"
         click.echo(
-            f"{it['fingerprint']}  {mark:<11}  {it['name']}  {', '.join(it['addrs'])}"
+            f"{it['fingerprint']}  {mark:<11}  {_cell(it['name'])}  {safe_text(', '.join(it['addrs']))}"
             f"  seen {_iso(it['seen'])}"
         )
     if not items:
@@ -273,7 +284,7 @@ def sync(ctx: click.Context, key: str | None, as_json: bool) -> None:
         echo_json(results)
     else:
         for r in results:
-            who = f"{r['name']} ({r['fingerprint']})"
+            who = f"{safe_text(r['name'])} ({r['fingerprint']})"
             if not r["ok"]:
                 click.echo(f"{who}: failed: {r['error']}")
             elif r["in_sync"]:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 import click
 
-from tequio.schemas import BlobRef, fingerprint, from_json, is_valid_scope, parse_key
+from tequio.schemas import BlobRef, fingerprint, from_json, is_valid_scope, parse_key, safe_text
 
 from ..errors import TequioError
 from ..records import StoredRecord
@@ -219,14 +219,13 @@ def list_(
         if as_json:
             echo_json([r.to_json() for r in found])
             return
-        from tequio.schemas import fingerprint
 
         # The kind column is as wide as the longest kind listed, so long plugin kinds keep it aligned.
-        width = max((len(r.kind or "-") for r in found), default=0)
+        width = max((len(safe_text(r.kind or "-")) for r in found), default=0)
         for r in found:
             click.echo(
                 f"{r.id.hex()[:16]}  {fingerprint(r.author)}  {r.scope[:10]:<10} {r.seq:>5}  "
-                f"{r.kind or '-':<{width}}  {_summary(r)}"
+                f"{safe_text(r.kind or '-'):<{width}}  {safe_text(_summary(r))}"
             )
         if not found:
             click.echo("no records", err=True)
@@ -246,7 +245,7 @@ def show(ctx: click.Context, record_id: str, as_json: bool) -> None:
         return
     body = data.pop("body")
     for k, v in _for_people(data):
-        click.echo(f"{k:<13} {v}")
+        click.echo(f"{k:<13} {safe_text(v)}")
     click.echo("body")
     click.echo(json.dumps(body, ensure_ascii=False, indent=2))
 
@@ -344,7 +343,7 @@ def import_(ctx: click.Context, file: Path, as_json: bool) -> None:
             f"accepted {report.accepted}, duplicates {report.duplicates}, rejected {len(report.rejected)}"
         )
         for r in report.rejected[:20]:
-            click.echo(f"  #{r.index}: {r.reason}: {r.detail}")
+            click.echo(f"  #{r.index}: {r.reason}: {safe_text(r.detail)}")
         if len(report.rejected) > 20:
             click.echo(f"  … and {len(report.rejected) - 20} more (use --json for all)")
     if report.rejected:
@@ -379,7 +378,7 @@ def rejected(ctx: click.Context, limit: int, as_json: bool) -> None:
         echo_json(items)
         return
     for it in items:
-        click.echo(f"{it['at']}  {it['source']}  {it['reason']}: {it['detail']}")
+        click.echo(f"{it['at']}  {safe_text(it['source'])}  {it['reason']}: {safe_text(it['detail'])}")
     if not items:
         click.echo("no rejections", err=True)
 

@@ -9,6 +9,7 @@ import click
 
 from tequio.node import TequioError
 from tequio.node.cli import echo_json, open_node
+from tequio.schemas import TextError, check_display_text
 
 from . import api as ev
 from .cli_shared import iso, report, safe, target_scope
@@ -63,6 +64,11 @@ def add(
     as_json: bool,
 ) -> None:
     """Take files in: hash the original first and keep it byte-identical; make a stripped working copy."""
+    for value, field in ((title, "--title"), (description, "--description"), (where_, "--where")):
+        try:
+            check_display_text(value, field)
+        except TextError as e:
+            raise TequioError(str(e)) from None
     out: list[dict[str, Any]] = []
     with open_node(ctx) as node:
         target = target_scope(node, scope) if scope else None

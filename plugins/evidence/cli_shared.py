@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 from typing import Any
 
 import click
 
 from tequio.node import Node, TequioError, group_state, resolve_key
 from tequio.node.cli import echo_json
+from tequio.schemas import safe_text
 
 __all__ = ["iso", "report", "safe", "target_scope"]
-
-_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 def iso(ms: int) -> str:
@@ -23,7 +21,7 @@ def iso(ms: int) -> str:
 def safe(text: Any) -> str:
     """Text from records (titles, notes, names) made safe for a terminal: control characters and
     direction overrides are shown as ``\\uXXXX`` rather than obeyed."""
-    return _UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", str(text))
+    return safe_text(text)
 
 
 def target_scope(node: Node, text: str) -> str:
