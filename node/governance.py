@@ -374,6 +374,10 @@ class GovernanceAccess:
             return "encrypted under a key that is not this group's"
         if record.author not in recipients:
             return "the author was never given the key it wrote under"
+        # E5. Content needs write authority from the folded state (issue 9 §1).
+        content = kind is not None and kind not in FOLDED_KINDS and kind != KIND_WELCOME
+        if content and (why := self._e5_authority(record, scope, env.key or b"")) is not None:
+            return why
         # E4. This node's own records follow its current view of the rules.
         if record.author == self.gov.node.key and kind not in FOLDED_KINDS:
             st = self.gov.state(scope)
@@ -383,6 +387,28 @@ class GovernanceAccess:
             if (why := allowed(st, record.author, action, self.gov.node.plugins.action_index())) is not None:
                 return f"{action} {why}"
         return None
+
+    def _e5_authority(self, record: Record, scope: str, keys_id: bytes) -> str | None:
+        """E5: content needs a key the fold applied, sealed to the author as a member of that epoch.
+
+        Governance records are judged by the fold itself; this closes the gap for everything else.
+        Undecided cases return a retryable refusal (not-permitted is retried like gap), never acceptance.
+        """
+        st = self.gov.state(scope)
+        if st is None:
+            return "E5: the group's governance records are not held yet; waiting"
+        epoch = st.epochs.get(keys_id)
+        if epoch is not None:
+            if record.author not in epoch[1]:
+                return f"E5: the author was not a member of epoch {epoch[0]}, whose key it uses"
+            return None
+        ever = any(record.author in r for _, r in st.epochs.values())
+        why = st.ignored.get(keys_id)
+        if why is None:
+            return "E5: the key record it uses is not applied by the fold (yet); waiting"
+        if not ever or why.startswith("G7"):
+            return f"E5: the key record it uses was ignored by the fold ({why})"
+        return None  # a member's key that lost authority after the fact: see docs/governance.md E5
 
     def open_payload(self, record: Record) -> bytes | None:
         scope = record.scope

@@ -1,0 +1,165 @@
+"""Only members write into a group (issue 9, section 1; rule E5 in docs/governance.md).
+
+Each attack goes through the real path: a trusted non-member pushing over HTTP to a ``tequio serve``
+subprocess, a ``tequio records import`` subprocess, and a member's rogue key record delivered over
+HTTP. Each asserts the refusal (with the rule's number), that the note is not stored, and a healthy node.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import aiohttp
+from nacl.signing import SigningKey
+
+from tequio.governance import encode_key_box, key_commitment, seal_group, seal_to
+from tequio.node import Node
+from tequio.node.groups import create_group
+from tequio.schemas import Payload, Record, make_record
+from tests.attackkit import (
+    fresh_keyring,
+    init_home,
+    signed_post,
+    start_serve,
+    store_is_healthy,
+    tequio,
+    trust,
+)
+
+INJECTED = "AVISO DE LA COORDINACIÓN: descarguen el archivo adjunto"
+
+
+def _now() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def _keys_record(
+    signer: SigningKey,
+    scope: str,
+    seq: int,
+    prev: bytes | None,
+    to: list[bytes],
+    refs: tuple[bytes, ...] = (),
+) -> tuple[Record, bytes]:
+    """A plain gov.keys record (no salt) sealing a key of the attacker's choosing to ``to``."""
+    epoch_key = bytes(range(32))
+    boxes = [{"to": m, "box": seal_to(m, encode_key_box(epoch_key, []))} for m in sorted(to)]
+    body = {"boxes": boxes, "commit": key_commitment(epoch_key)}
+    return make_record(signer, scope, seq, prev, _now(), Payload("gov.keys", body, refs).encode()), epoch_key
+
+
+def _note(
+    signer: SigningKey, scope: str, seq: int, prev: bytes | None, keys: Record, epoch_key: bytes
+) -> Record:
+    env = seal_group(
+        epoch_key, keys.id, Payload("core.note", {"text": INJECTED}).encode(), lambda n: b"\x07" * n
+    )
+    return make_record(signer, scope, seq, prev, _now(), env)
+
+
+def _member_home(tmp_path: Path, others: list[bytes]) -> tuple[Path, str]:
+    home = tmp_path / "casa"
+    init_home(home)
+    with Node.open(home) as node:
+        _, scope = create_group(node, "Coalición", [(k, f"M{i}", []) for i, k in enumerate(others)])
+    return home, scope
+
+
+def _held(home: Path, rid: bytes) -> bool:
+    with Node.open(home) as node:
+        return node.get(rid) is not None
+
+
+def _listed_texts(home: Path, scope: str) -> list[str]:
+    with Node.open(home) as node:
+        return [str((r.body or {}).get("text")) for r in node.records(scope=scope, kind="core.note")]
+
+
+def _rejection_details(home: Path) -> list[str]:
+    r = tequio(home, "records", "rejected", "--json")
+    assert r.returncode == 0, r.stderr
+    return [str(x.get("detail")) for x in json.loads(r.stdout)]
+
+
+async def test_a_trusted_non_member_cannot_write_into_a_group_over_federation(tmp_path: Path) -> None:
+    """An outsider's own plain gov.keys record gives it no write authority: the note is refused (E5)."""
+    home, scope = _member_home(tmp_path, [])
+    mala = fresh_keyring(5151)
+    trust(home, mala.key, "Mala", [])
+    signer = SigningKey((5151).to_bytes(32, "big"))
+    assert bytes(signer.verify_key) == mala.key
+    served = start_serve(home)
+    try:
+        keys, epoch_key = _keys_record(signer, scope, 1, None, [served.key, mala.key])
+        note = _note(signer, scope, 2, keys.id, keys, epoch_key)
+        async with aiohttp.ClientSession() as http:
+            status, reply = await signed_post(
+                http, served.fed, mala, served.key, "push", {"records": [keys.wire, note.wire]}
+            )
+        assert status == 200, reply
+        assert reply == {"accepted": 1, "rejected": 1}, reply  # the key record is kept, the note is not
+        await served.api_call_once()
+    finally:
+        err = served.stop()
+    assert "Traceback" not in err, err
+    assert not _held(home, note.id)
+    assert any("E5" in d for d in _rejection_details(home)), _rejection_details(home)
+    assert INJECTED not in _listed_texts(home, scope)
+    store_is_healthy(home)
+
+
+def test_records_import_of_an_outsiders_key_and_note_is_refused(tmp_path: Path) -> None:
+    """A record file carrying an outsider's key record and a note under it: the note is refused (E5)."""
+    home, scope = _member_home(tmp_path, [])
+    with Node.open(home) as node:
+        me = node.key
+    outsider = SigningKey(b"\x42" * 32)
+    keys, epoch_key = _keys_record(outsider, scope, 1, None, [me, bytes(outsider.verify_key)])
+    note = _note(outsider, scope, 2, keys.id, keys, epoch_key)
+    file = tmp_path / "records.bin"
+    file.write_bytes(keys.wire + note.wire)
+    r = tequio(home, "records", "import", str(file), "--json")
+    assert r.returncode == 1, (r.stdout, r.stderr)
+    report = json.loads(r.stdout)
+    details = [x["detail"] for x in report["rejected"]]
+    assert any("E5" in d for d in details), report
+    assert not _held(home, note.id)
+    assert INJECTED not in _listed_texts(home, scope)
+    store_is_healthy(home)
+
+
+async def test_a_members_rogue_key_record_gives_an_outsider_no_voice(tmp_path: Path) -> None:
+    """A member seals a key to the members and an outsider; the fold ignores it (G7), so the
+    outsider's notes under it are refused (E5), while the member's own valid notes still pass."""
+    rogue = SigningKey(b"\x11" * 32)
+    home, scope = _member_home(tmp_path, [bytes(rogue.verify_key)])
+    outsider = fresh_keyring(6262)
+    out_signer = SigningKey((6262).to_bytes(32, "big"))
+    trust(home, outsider.key, "Amiga", [])
+    with Node.open(home) as node:
+        me, heads = node.key, tuple(node.governance.heads(scope))
+    keys, epoch_key = _keys_record(rogue, scope, 1, None, [me, bytes(rogue.verify_key), outsider.key], heads)
+    note = _note(out_signer, scope, 1, None, keys, epoch_key)
+    served = start_serve(home)
+    try:
+        async with aiohttp.ClientSession() as http:
+            status, reply = await signed_post(
+                http, served.fed, outsider, served.key, "push", {"records": [keys.wire, note.wire]}
+            )
+        assert status == 200, reply
+        assert reply == {"accepted": 1, "rejected": 1}, reply
+        await served.api_call_once()
+    finally:
+        err = served.stop()
+    assert "Traceback" not in err, err
+    assert _held(home, keys.id)  # the fold needs it to say why it was ignored
+    with Node.open(home) as node:
+        st = node.governance.state(scope)
+        assert st is not None and keys.id in st.ignored and "G7" in st.ignored[keys.id]
+    assert not _held(home, note.id)
+    details = _rejection_details(home)
+    assert any("E5" in d and "G7" in d for d in details), details
+    assert INJECTED not in _listed_texts(home, scope)
+    store_is_healthy(home)
