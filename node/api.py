@@ -6,6 +6,7 @@ Plugins add routes through ``register_routes``; they are mounted under the same 
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import io
 import json
@@ -17,7 +18,7 @@ from aiohttp import web
 
 from tequio.schemas import from_json, is_valid_scope, parse_key
 
-from .errors import TequioError
+from .errors import NotRecordStream, TequioError
 from .node import Node
 
 __all__ = ["NODE", "PREFIX", "RECORDS_MEDIA_TYPE", "make_api_app"]
@@ -114,14 +115,21 @@ async def post_records(request: web.Request) -> web.Response:
     node = request.app[NODE]
     if request.content_type == RECORDS_MEDIA_TYPE:
         data = await request.read()
-        report = node.import_stream(io.BytesIO(data), "api")
+        try:
+            # Off the event loop, so the API keeps answering while a large body is verified and written.
+            report = await asyncio.to_thread(node.import_stream, io.BytesIO(data), "api")
+        except NotRecordStream as e:
+            raise web.HTTPBadRequest(text=str(e)) from None
         return web.json_response(report.to_json(), status=200)
     if request.content_type != "application/json":
         raise web.HTTPUnsupportedMediaType(text=f"send application/json or {RECORDS_MEDIA_TYPE}")
     try:
-        doc: Any = json.loads(await request.text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raw = await request.read()
+        doc: Any = await asyncio.to_thread(json.loads, raw) if len(raw) > 65536 else json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as e:
         raise web.HTTPBadRequest(text=f"body is not JSON: {e}") from None
+    except RecursionError:
+        raise web.HTTPBadRequest(text="body is not JSON this node accepts: nested too deeply") from None
     if (
         not isinstance(doc, dict)
         or not isinstance(doc.get("kind"), str)
@@ -133,6 +141,8 @@ async def post_records(request: web.Request) -> web.Response:
         raise web.HTTPBadRequest(text="scope must be a string")
     try:
         body = from_json(doc["body"])
+    except RecursionError:
+        raise web.HTTPBadRequest(text="body nested too deeply") from None
     except ValueError as e:
         raise web.HTTPBadRequest(text=str(e)) from None
     stored = node.publish(doc["kind"], body, scope=scope)

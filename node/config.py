@@ -63,6 +63,12 @@ class IngestSection(_Section):
     batch_size: int = Field(
         default=5000, ge=1, le=100_000, description="Records verified and written per transaction on import."
     )
+    batch_bytes: int = Field(
+        default=8 << 20,
+        ge=1 << 16,
+        le=1 << 30,
+        description="A batch is also cut when its records reach this many bytes, bounding memory.",
+    )
     verify_workers: int = Field(
         default=0,
         ge=0,

@@ -49,3 +49,7 @@ class PluginError(TequioError):
 
 class PublishError(TequioError):
     """A local record could not be made: unknown kind, invalid body, unsupported scope."""
+
+
+class NotRecordStream(TequioError):
+    """The input does not begin with a record; refused before anything is ingested or logged."""

@@ -42,13 +42,21 @@ from tequio.schemas.canonical import normalize
 
 from . import projections
 from .config import CONFIG_FILE, Config, IdentitySection, NodeSection, load_config, write_config
-from .errors import NodeExists, NodeNotFound, PassphraseRequired, PublishError, TequioError
+from .errors import (
+    NodeExists,
+    NodeNotFound,
+    NotRecordStream,
+    PassphraseRequired,
+    PublishError,
+    TequioError,
+)
 from .governance import GovernanceAccess, NodeGovernance
 from .identity import KEY_FILE, Identity, create_identity, key_is_encrypted, load_identity, read_public_key
 from .ingest import AccessPolicy, Ingestor, IngestReport, Rejection
 from .kinds import body_error
 from .pluginhost import PluginHost
 from .records import StoredRecord
+from .sniff import HEAD, Prefixed, describe_non_records
 from .store import CORE_MIGRATIONS, DB_FILE, FEDERATION_MIGRATIONS, Store, row_record, row_wire
 
 __all__ = ["TOKEN_FILE", "Clock", "Node", "NodeKey", "Rng", "system_clock"]
@@ -56,6 +64,8 @@ __all__ = ["TOKEN_FILE", "Clock", "Node", "NodeKey", "Rng", "system_clock"]
 Clock = Callable[[], int]
 Rng = Callable[[int], bytes]
 TOKEN_FILE = "api.token"
+#: Rejections an import report keeps in full; the rest are counted by reason.
+REPORT_DETAILS = 100
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
@@ -465,26 +475,34 @@ class Node:
         that breaks part-way keeps what came before and reports the break as a ``malformed``
         rejection at the index where reading stopped.
         """
+        head = stream.read(HEAD)
+        what = describe_non_records(head)
+        if what is not None:
+            raise NotRecordStream(f"not a Tequio record stream; {what}")
         total = IngestReport()
-        reader = FrameReader(stream)
+        reader = FrameReader(Prefixed(head, stream))  # type: ignore[arg-type]  # only .read() is used
         size = self.config.ingest.batch_size
+        max_bytes = self.config.ingest.batch_bytes
         pending: Callable[[], Any] | None = None
         index = 0
 
         def write_pending() -> None:
             if pending is not None:
-                total.merge(self.ingestor.write(pending(), source))
+                total.merge(self.ingestor.write(pending(), source), keep_details=REPORT_DETAILS)
                 if progress:
                     progress(reader.offset)
 
         batch: list[bytes] = []
+        held = 0
         try:
             for frame in reader:
                 batch.append(frame)
-                if len(batch) >= size:
+                held += len(frame)
+                if len(batch) >= size or held >= max_bytes:
                     nxt = self.ingestor.submit(batch, index)
                     index += len(batch)
                     batch = []
+                    held = 0
                     write_pending()
                     pending = nxt
         except StreamError as e:
@@ -497,7 +515,7 @@ class Node:
         pending = nxt
         write_pending()
         if broke is not None:
-            total.rejected.append(Rejection(index, Reason.MALFORMED, str(broke)))
+            total.add_rejection(Rejection(index, Reason.MALFORMED, str(broke)), REPORT_DETAILS)
         if total.accepted:
             self._changed()
         return total

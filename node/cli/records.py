@@ -336,21 +336,20 @@ def import_(ctx: click.Context, file: Path, as_json: bool) -> None:
         finally:
             if not stdin:
                 source.close()
+    n = report.rejected_total
     if as_json:
         echo_json(report.to_json())
     else:
-        click.echo(
-            f"accepted {report.accepted}, duplicates {report.duplicates}, rejected {len(report.rejected)}"
-        )
+        click.echo(f"accepted {report.accepted}, duplicates {report.duplicates}, rejected {n}")
+        if n:
+            counts = ", ".join(f"{k} {v}" for k, v in sorted(report.counts().items()))
+            click.echo(f"  by reason: {counts}")
         for r in report.rejected[:20]:
             click.echo(f"  #{r.index}: {r.reason}: {safe_text(r.detail)}")
-        if len(report.rejected) > 20:
-            click.echo(f"  … and {len(report.rejected) - 20} more (use --json for all)")
-    if report.rejected:
-        raise TequioError(
-            f"{len(report.rejected)} of {report.accepted + report.duplicates + len(report.rejected)}"
-            " records were rejected"
-        )
+        if n > 20:
+            click.echo(f"  … and {n - 20} more")
+    if n:
+        raise TequioError(f"{n} of {report.accepted + report.duplicates + n} records were rejected")
 
 
 @records.command("rejected")
