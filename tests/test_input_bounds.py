@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-import resource
 import subprocess
+import sys
 from pathlib import Path
 
 from tequio.node.sniff import describe_non_records
@@ -25,8 +25,22 @@ def test_sparse_file_refused_in_one_line_with_bounded_memory(tmp_path: Path) -> 
     f = tmp_path / "zeros.bin"
     with open(f, "wb") as out:
         out.truncate(64 << 20)
-    r = subprocess.run([TEQUIO, "records", "import", str(f)], env=env, capture_output=True, text=True)
-    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    # A fresh wrapper process measures only this import's peak: the test worker's own RUSAGE_CHILDREN
+    # holds the largest child it ever waited for (under xdist, earlier tests' nodes and browsers).
+    wrapper = (
+        "import resource, subprocess, sys\n"
+        "p = subprocess.run(sys.argv[1:], capture_output=True, text=True)\n"
+        "sys.stdout.write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))\n"
+        "sys.stderr.write(p.stderr)\n"
+        "sys.exit(p.returncode)\n"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", wrapper, TEQUIO, "records", "import", str(f)],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    peak_kb = int(r.stdout)
     assert r.returncode == 1
     lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and "not a Tequio record stream" in lines[0] and "zero" in lines[0], r.stderr
