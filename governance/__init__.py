@@ -35,8 +35,8 @@ from .fold import (
     KIND_KEYS,
     KIND_PROPOSAL,
     fold,
-    open_hidden,
 )
+from .hidden import open_hidden
 from .methods import CORE_METHODS, DecisionMethod, MethodError, Tally, TrivialMethod
 from .rules import (
     ADMIT,

@@ -11,10 +11,11 @@ import copy
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from tequio.schemas.canonical import CanonicalError, decode, encode
+from tequio.schemas.canonical import encode
 
 from .authority import action_index, allowed, effective_action, rule_for
-from .crypto import CryptoError, group_id, open_sealed, x25519_base
+from .crypto import group_id, x25519_base
+from .hidden import open_hidden
 from .methods import CORE_METHODS, DecisionMethod, MethodError, Tally
 from .rules import (
     ADMIT,
@@ -549,27 +550,6 @@ class _Folder:
 
     def _tally(self, prop: Proposal) -> Tally:
         return prop.tally()
-
-
-def open_hidden(
-    ballots: Mapping[bytes, tuple[int, bytes, Any]], secret: bytes, method: DecisionMethod, tally: Tally
-) -> tuple[list[tuple[bytes, Any]], dict[bytes, str]]:
-    """(voter, choice) of the sealed ballots that open and are valid, and why the others were dropped."""
-    opened: list[tuple[bytes, Any]] = []
-    dropped: dict[bytes, str] = {}
-    for voter in sorted(ballots):
-        sealed = ballots[voter][2]
-        try:
-            choice = decode(open_sealed(secret, sealed["sealed"]))
-        except (CryptoError, CanonicalError, KeyError, TypeError):
-            dropped[voter] = "its sealed choice does not open"
-            continue
-        why = method.check_choice(choice, tally)
-        if why is not None:
-            dropped[voter] = why
-            continue
-        opened.append((voter, choice))
-    return opened, dropped
 
 
 def _members(value: Any) -> dict[bytes, tuple[str, tuple[str, ...]]]:

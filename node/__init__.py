@@ -17,7 +17,6 @@ from .names import org_name, peer_name, resolve_key
 from .node import Node, NodeKey, system_clock
 from .records import StoredRecord
 from .reports import IngestReport, Rejection
-from .strictjson import StrictJSONError, loads_strict
 
 if TYPE_CHECKING:
     from .federation import Federation
@@ -34,13 +33,11 @@ __all__ = [
     "PublishError",
     "Rejection",
     "StoredRecord",
-    "StrictJSONError",
     "TequioError",
     "close",
     "create_group",
     "group_state",
     "hookimpl",
-    "loads_strict",
     "org_name",
     "peer_name",
     "propose",

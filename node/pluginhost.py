@@ -84,24 +84,22 @@ class PluginHost:
                 self.dists[ep.name] = (ep.dist.name, ep.dist.version)
 
     def _check_hook_names(self) -> None:
-        """A misspelled hook (``register_commandz``) is refused at load, naming the plugin and the hook."""
-        known = {name for name in dir(self.pm.hook) if not name.startswith("_")}
-        for name, plugin in list(self.pm.list_name_plugin()):
-            if plugin is None:
-                continue
-            unknown = sorted(
-                h.name
-                for h in self.pm.get_hookcallers(plugin) or []
-                if h.name not in known or not h.has_spec()
-            )
-            if not unknown:
-                continue
-            hooks = ", ".join(unknown)
-            why = f"plugin {name!r} implements hooks that do not exist: {hooks} (see docs/plugins.md)"
-            if self._strict:
-                raise PluginError(why)
-            self.broken[name] = why
-            self.pm.unregister(plugin)
+        """A misspelled hook (``register_commandz``) is refused at load, naming the plugin and the hook:
+        pluggy's check_pending finds them; this only words its error and sets the plugin aside."""
+        while True:
+            try:
+                self.pm.check_pending()
+                return
+            except pluggy.PluginValidationError as e:
+                plugin = e.plugin
+                name = self.pm.get_name(plugin) or repr(plugin)
+                callers = self.pm.get_hookcallers(plugin) or []
+                hooks = ", ".join(sorted(h.name for h in callers if not h.has_spec()))
+                why = f"plugin {name!r} implements hooks that do not exist: {hooks} (see docs/plugins.md)"
+                if self._strict:
+                    raise PluginError(why) from None
+                self.broken[name] = why
+                self.pm.unregister(plugin)
 
     def impls(self, hook: str) -> Iterator[tuple[str, Callable[..., Any], list[str]]]:
         """(plugin name, function, argument names) of each implementation, in pluggy's call order."""

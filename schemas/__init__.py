@@ -12,6 +12,7 @@ from .reasons import RETRYABLE, Reason
 from .record import DOMAIN, MAX_PAYLOAD, VERSION, Record, RecordError, make_record, parse_wire, signed_bytes
 from .scopes import PUBLIC, direct_scope, group_scope, is_valid_scope, scope_target
 from .stream import FrameReader, StreamError, write_stream
+from .strictjson import StrictJSONError, loads_strict
 from .text import TextError, check_display_text, safe_text
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "Record",
     "RecordError",
     "StreamError",
+    "StrictJSONError",
     "TextError",
     "check_display_text",
     "decode",
@@ -41,6 +43,7 @@ __all__ = [
     "group_scope",
     "is_valid_kind",
     "is_valid_scope",
+    "loads_strict",
     "make_record",
     "parse_key",
     "parse_payload",

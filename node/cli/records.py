@@ -14,11 +14,19 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 import click
 
-from tequio.schemas import BlobRef, fingerprint, from_json, is_valid_scope, parse_key, safe_text
+from tequio.schemas import (
+    BlobRef,
+    StrictJSONError,
+    fingerprint,
+    from_json,
+    is_valid_scope,
+    loads_strict,
+    parse_key,
+    safe_text,
+)
 
 from ..errors import TequioError
 from ..records import StoredRecord
-from ..strictjson import StrictJSONError, loads_strict
 from .context import counted, echo_json, open_node, progress_bar
 
 if TYPE_CHECKING:  # Pillow loads only when a command attaches a file

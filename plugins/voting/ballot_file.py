@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from tequio.schemas import StrictJSONError, loads_strict
+
 from .result import TallyError
 
 __all__ = ["BallotFile", "parse_ballot_file"]
@@ -21,25 +23,12 @@ class BallotFile:
         self.options = options
 
 
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    seen: dict[str, Any] = {}
-    for k, v in pairs:
-        if k in seen:
-            raise TallyError(f"the key {k!r} appears twice in one object")
-        seen[k] = v
-    return seen
-
-
-def _no_constant(name: str) -> Any:
-    raise TallyError(f"{name} is not a number this file may hold")
-
-
 def parse_ballot_file(text: str, method: str) -> BallotFile:
     """Parse and shape-check the file; the choices themselves are checked by the method."""
     try:
-        data = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
-    except json.JSONDecodeError as e:
-        raise TallyError(f"not JSON: {e.msg} at line {e.lineno} column {e.colno}") from None
+        data = loads_strict(text, holder="this file")
+    except StrictJSONError as e:
+        raise TallyError(str(e)) from None
     options = None
     if isinstance(data, dict):
         extra = set(data) - {"ballots", "options"}

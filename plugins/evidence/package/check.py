@@ -8,7 +8,6 @@ of the check script that VERIFY.md carries, and members are read through them; n
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import zlib
 from collections import Counter
@@ -17,7 +16,15 @@ from typing import Any
 
 from nacl.signing import VerifyKey
 
-from tequio.schemas import PayloadError, Record, RecordError, fingerprint, parse_payload, parse_wire
+from tequio.schemas import (
+    PayloadError,
+    Record,
+    RecordError,
+    fingerprint,
+    loads_strict,
+    parse_payload,
+    parse_wire,
+)
 
 from . import check_script as script
 from .layout import (
@@ -61,31 +68,9 @@ class _Unreadable(Exception):
     """A member that could not be read; the message says why."""
 
 
-def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in pairs:
-        if k in out:
-            raise ValueError(f"the key {k!r} appears twice")
-        out[k] = v
-    return out
-
-
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
 def parse_json(data: bytes) -> Any:
     """Strict JSON: UTF-8 only, no duplicate keys, no NaN; raises ValueError saying what is wrong."""
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise ValueError("not UTF-8") from None
-    try:
-        return json.loads(text, object_pairs_hook=_no_duplicate_keys, parse_constant=_refuse_constant)
-    except RecursionError:
-        raise ValueError("nested too deeply") from None
-    except json.JSONDecodeError as e:
-        raise ValueError(f"not JSON: {e}") from None
+    return loads_strict(data)
 
 
 def _hex32(v: Any) -> bytes | None:
