@@ -264,11 +264,10 @@ def _when(ms: int) -> str:
 
 
 def _size(n: int) -> str:
-    for unit in ("bytes", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:,} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
-        n /= 1024  # type: ignore[assignment]
-    raise AssertionError
+    if n < 1024:
+        return f"{n:,} bytes"
+    exp = min(3, (n.bit_length() - 1) // 10)  # 1 KiB, 2 MiB, 3 GiB and beyond
+    return f"{n / 1024**exp:.1f} {('KiB', 'MiB', 'GiB')[exp - 1]}"
 
 
 def _for_people(data: dict[str, Any]) -> list[tuple[str, str]]:
