@@ -42,6 +42,7 @@ from .rules import (
     ADMIT,
     CLOSE_GROUP,
     CORE_ACTIONS,
+    DEFAULT_MIN_OPEN_MS,
     DEFAULT_RULES,
     ENTRENCHED,
     KEYS,
@@ -54,6 +55,7 @@ from .rules import (
     RuleError,
     check_rule,
     check_rules,
+    duration_text,
     rule_text,
 )
 from .state import GovRecord, GroupState, Member, Proposal
@@ -64,6 +66,7 @@ __all__ = [
     "CLOSE_GROUP",
     "CORE_ACTIONS",
     "CORE_METHODS",
+    "DEFAULT_MIN_OPEN_MS",
     "DEFAULT_RULES",
     "ENTRENCHED",
     "FOLDED_KINDS",
@@ -97,6 +100,7 @@ __all__ = [
     "check_rules",
     "decode_key_box",
     "decrypt_blob",
+    "duration_text",
     "effective_action",
     "encode_key_box",
     "encrypt_blob",

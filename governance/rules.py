@@ -5,8 +5,8 @@ A rule is a small canonical map so that it can be signed inside records and comp
     {"by": "member"}
     {"by": "role", "role": "coordinator"}
     {"by": "nobody"}
-    {"by": "decision", "method": "yes-no", "quorum": [1, 2], "threshold": [2, 3], "strict": False,
-     "min_open_ms": 0}
+    {"by": "decision", "method": "yes-no", "quorum": [2, 3], "threshold": [2, 3], "strict": False,
+     "min_open_ms": 86400000}
 
 Any rule may add ``"entrenched": True`` (changing it needs the ``group.rules.entrenched`` rule
 instead of ``group.rules``) and ``"params"`` (a map a plugin reads, e.g. how many organisations
@@ -24,6 +24,7 @@ __all__ = [
     "ADMIT",
     "CLOSE_GROUP",
     "CORE_ACTIONS",
+    "DEFAULT_MIN_OPEN_MS",
     "DEFAULT_RULES",
     "ENTRENCHED",
     "KEYS",
@@ -37,6 +38,7 @@ __all__ = [
     "check_roles",
     "check_rule",
     "check_rules",
+    "duration_text",
     "rule_text",
 ]
 
@@ -142,6 +144,19 @@ def check_roles(roles: Any) -> None:
         raise RuleError(f"roles are a list of at most {MAX_ROLES} distinct role names")
 
 
+def duration_text(ms: int) -> str:
+    """A duration in the largest whole units people read: "1 day", "2 h 30 min", "45 s"."""
+    secs = ms // 1000
+    days, rest = divmod(secs, 86_400)
+    hours, rest = divmod(rest, 3_600)
+    mins, secs = divmod(rest, 60)
+    parts = [f"{days} day" + ("s" if days != 1 else "")] if days else []
+    parts += [f"{hours} h"] if hours else []
+    parts += [f"{mins} min"] if mins else []
+    parts += [f"{secs} s"] if secs and not days and not hours else []
+    return " ".join(parts) or f"{ms} ms"
+
+
 def rule_text(rule: Mapping[str, Any]) -> str:
     """The rule in words, for people."""
     by = rule.get("by")
@@ -161,9 +176,14 @@ def rule_text(rule: Mapping[str, Any]) -> str:
         if rule.get("role"):
             parts.append(f"decided by the role {rule['role']}")
         if rule.get("min_open_ms"):
-            parts.append(f"open at least {rule['min_open_ms'] // 60_000} min")
+            parts.append(f"open at least {duration_text(int(rule['min_open_ms']))}")
         text = f"a decision by {rule['method']}" + (f" ({', '.join(parts)})" if parts else "")
     return text + (" [entrenched]" if rule.get("entrenched") else "")
+
+
+#: How long a proposal under a default rule stays open before it may close without every elector's
+#: ballot: a day, so that a member who is offline or on a slow link is asked before it is decided.
+DEFAULT_MIN_OPEN_MS = 24 * 60 * 60 * 1000
 
 
 def _decision(threshold: list[int], quorum: list[int], entrenched: bool = False) -> dict[str, Any]:
@@ -173,7 +193,7 @@ def _decision(threshold: list[int], quorum: list[int], entrenched: bool = False)
         "quorum": quorum,
         "threshold": threshold,
         "strict": False,
-        "min_open_ms": 0,
+        "min_open_ms": DEFAULT_MIN_OPEN_MS,
     }
     if entrenched:
         rule["entrenched"] = True
@@ -181,12 +201,15 @@ def _decision(threshold: list[int], quorum: list[int], entrenched: bool = False)
 
 
 #: The core actions and their default rules: membership and roles by a two-thirds decision,
-#: rule changes by three quarters, entrenched rules and dissolving the group by four fifths.
+#: rule changes by three quarters, entrenched rules and dissolving the group by four fifths. Every
+#: quorum is at least two thirds, so that while a group has two members or more no single member
+#: decides alone (ceil(2n/3) >= 2 for n >= 2), and every default decision stays open a day unless
+#: every elector has voted.
 CORE_ACTIONS: tuple[Action, ...] = (
-    Action(ADMIT, _decision([2, 3], [1, 2]), "admit a member"),
-    Action(REMOVE, _decision([2, 3], [1, 2]), "remove a member"),
-    Action(ROLES, _decision([2, 3], [1, 2]), "set a member's roles"),
-    Action(RULES, _decision([3, 4], [1, 2], entrenched=True), "change rules that are not entrenched"),
+    Action(ADMIT, _decision([2, 3], [2, 3]), "admit a member"),
+    Action(REMOVE, _decision([2, 3], [2, 3]), "remove a member"),
+    Action(ROLES, _decision([2, 3], [2, 3]), "set a member's roles"),
+    Action(RULES, _decision([3, 4], [2, 3], entrenched=True), "change rules that are not entrenched"),
     Action(ENTRENCHED, _decision([4, 5], [3, 4], entrenched=True), "change entrenched rules"),
     Action(CLOSE_GROUP, _decision([4, 5], [3, 4], entrenched=True), "dissolve the group"),
     Action(PUBLISH, {"by": "member"}, "publish records in the group"),

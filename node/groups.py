@@ -8,6 +8,7 @@ operator a record that every node would ignore.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -34,6 +35,7 @@ from tequio.governance import (
     key_commitment,
     open_hidden,
     rule_for,
+    rule_text,
     seal_to,
     x25519_base,
     x25519_public,
@@ -201,6 +203,23 @@ def act(node: Node, scope: str, action: str, args: dict[str, Any], title: str = 
     done = node.publish(KIND_ACT, body, scope=scope, refs=heads)
     _after_change(node, scope, st)
     return ActOutcome(done.id, False, rule)
+
+
+def earliest_close(prop: Proposal) -> int:
+    """When ``prop`` may close at the earliest (ms) unless every elector votes first (rule G11)."""
+    return max(prop.ts + int(prop.rule.get("min_open_ms", 0)), prop.closes_at or 0)
+
+
+def close_window_text(prop: Proposal) -> str:
+    """For people: the rule that applies and the earliest time the proposal can close."""
+    when = earliest_close(prop)
+    stamp = dt.datetime.fromtimestamp(when / 1000, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    if when <= prop.ts:
+        return f"rule: {rule_text(prop.rule)}; it can close as soon as it is decided"
+    return (
+        f"rule: {rule_text(prop.rule)}; it can close at {stamp} at the earliest,"
+        " or once every member has voted"
+    )
 
 
 def _describe(args: Mapping[str, Any]) -> str:

@@ -29,10 +29,10 @@ ADMIT_BY_MEMBER = {"by": "member"}
 DEFAULT_ADMIT = {
     "by": "decision",
     "method": "yes-no",
-    "quorum": [1, 2],
+    "quorum": [2, 3],
     "threshold": [2, 3],
     "strict": False,
-    "min_open_ms": 0,
+    "min_open_ms": 86_400_000,
 }
 BY_MEMBER = {a: {"by": "member"} for a in ("group.admit", "group.remove", "group.roles", "group.rules")}
 
@@ -174,7 +174,9 @@ def test_admit_under_the_default_rules_opens_a_proposal(homes: dict[str, Home]) 
     out = a.ok("group", "admit", gid, d.key, "--name", "Dee")
     m = re.search(r"opened proposal ([0-9a-f]{64})", out)
     assert m, out
-    assert "the rules ask for a decision by yes-no (quorum 1/2, at least 2/3 yes)" in out
+    assert "the rules ask for a decision by yes-no (quorum 2/3, at least 2/3 yes, open at least 1 day)" in out
+    when = r"\d{4}-\d\d-\d\d \d\d:\d\d UTC"
+    assert re.search(rf"it can close at {when} at the earliest, or once every member", out), out
     st = a.show(gid)
     assert d.key not in members_of(st) and st["epoch"] == 1
     (p,) = st["proposals"]

@@ -8,11 +8,20 @@ from typing import Any
 
 import click
 
-from tequio.governance import ADMIT, REMOVE, ROLES, RULES, GroupState, rule_text
+from tequio.governance import ADMIT, REMOVE, ROLES, RULES, GroupState, Proposal, rule_text
 from tequio.schemas import fingerprint, to_json
 
 from ..errors import TequioError
-from ..groups import ActOutcome, act, close, create_group, find_proposal, group_state
+from ..groups import (
+    ActOutcome,
+    act,
+    close,
+    close_window_text,
+    create_group,
+    earliest_close,
+    find_proposal,
+    group_state,
+)
 from ..names import check_name, safe_text
 from ..node import Node
 from .context import echo_json, open_node
@@ -200,9 +209,11 @@ def show(ctx: click.Context, gid: str, as_json: bool) -> None:
         click.echo("this group is dissolved")
 
 
-def _report(out: ActOutcome, what: str) -> None:
+def _report(out: ActOutcome, what: str, prop: Proposal | None) -> None:
     if out.proposal:
         click.echo(f"{what}: the rules ask for {rule_text(out.rule)}; opened proposal {out.record.hex()}")
+        if prop is not None:
+            click.echo(f"  {close_window_text(prop)}")
         click.echo("  members vote with 'tequio vote cast'; close it with 'tequio group close'")
     else:
         click.echo(f"{what}: done ({out.record.hex()[:16]})")
@@ -212,10 +223,15 @@ def _act(ctx: click.Context, gid: str, action: str, args: dict[str, Any], what: 
     with open_node(ctx) as node:
         scope, _ = group_state(node, gid)
         out = act(node, scope, action, args)
+        st = node.governance.state(scope)
+        prop = st.proposals.get(out.record) if out.proposal and st is not None else None
     if as_json:
-        echo_json({"record": out.record.hex(), "proposal": out.proposal})
+        data: dict[str, Any] = {"record": out.record.hex(), "proposal": out.proposal}
+        if prop is not None:
+            data |= {"rule": to_json(dict(prop.rule)), "earliest_close_ms": earliest_close(prop)}
+        echo_json(data)
     else:
-        _report(out, what)
+        _report(out, what, prop)
 
 
 @group.command("admit")

@@ -23,7 +23,7 @@ from tequio.governance import (
 )
 from tequio.node import Node, TequioError
 from tequio.node.cli import echo_json, open_node
-from tequio.node.groups import close, find_proposal, group_state, propose
+from tequio.node.groups import close, close_window_text, earliest_close, find_proposal, group_state, propose
 from tequio.schemas import fingerprint, to_json
 
 from .ballot_io import cast
@@ -214,10 +214,17 @@ def propose_cmd(
                 closes_at=closes_at,
                 hidden=hidden,
             )
+        opened = node.governance.state(scope)
+        prop = opened.proposals.get(pid) if opened is not None else None
     if as_json:
-        echo_json({"id": pid.hex(), "scope": scope})
+        data: dict[str, Any] = {"id": pid.hex(), "scope": scope}
+        if prop is not None:
+            data |= {"rule": to_json(dict(prop.rule)), "earliest_close_ms": earliest_close(prop)}
+        echo_json(data)
     else:
         click.echo(f"opened proposal {pid.hex()}  in {st.name}")
+        if prop is not None:
+            click.echo(f"  {close_window_text(prop)}")
         if hidden:
             click.echo("  ballots stay sealed until you close it (only this node can)")
 
