@@ -28,6 +28,7 @@ if TYPE_CHECKING:
         user_of,
     )
     from .i18n import N_, _, format_count, format_datetime, format_number, gettext, ngettext
+    from .users import UserDB
     from .words import message, rule_words, status_name
 
 _WHERE = {
@@ -53,12 +54,14 @@ _WHERE = {
         ("N_", "_", "format_count", "format_datetime", "format_number", "gettext", "ngettext"), ".i18n"
     ),
     **dict.fromkeys(("message", "rule_words", "status_name"), ".words"),
+    "UserDB": ".users",
 }
 
 __all__ = [
     "CTX",
     "N_",
     "MenuItem",
+    "UserDB",
     "WebContext",
     "WebRoute",
     "_",

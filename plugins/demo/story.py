@@ -34,6 +34,9 @@ ORGS = (
 )
 
 
+DEMO_USER = "demo"
+
+
 @dataclass
 class Org:
     node: Node
@@ -96,9 +99,27 @@ async def _sync(orgs: list[Org], rounds: int = 2) -> dict[str, int]:
     return moved
 
 
+async def _open_pages(orgs: list[Org]) -> list[web.AppRunner]:
+    """Serve each node's web pages on 127.0.0.1 and give a one-time set-up link for an admin account
+    (a link, not a password: nothing secret is printed that outlives its first use)."""
+    from tequio.node.web import UserDB, start_web
+
+    runners = []
+    _say("\nthe web pages (open a link, choose a password, then log in as demo at /login):")
+    for o in orgs:
+        runner, url = await start_web(o.node, o.fed, "127.0.0.1", 0)
+        runners.append(runner)
+        db = UserDB(o.node.home, o.node.clock)
+        if db.get(DEMO_USER) is None:
+            db.add(DEMO_USER, "admin")
+        _say(f"   {o.node.name}: {url}  set-up: {url}setup/{db.setup_token(DEMO_USER)}")
+    return runners
+
+
 async def run_demo(base: Path, keep: bool, temporary: bool = False) -> int:
     t0 = time.monotonic()
     orgs: list[Org] = []
+    runners: list[web.AppRunner] = []
     try:
         _step(1, "Three organisations start their nodes (each its own store and federation listener)")
         for i, (name, region) in enumerate(ORGS[:3]):
@@ -239,6 +260,7 @@ async def run_demo(base: Path, keep: bool, temporary: bool = False) -> int:
                     asyncio.create_task(o.fed.blobs.run(stop)),
                 ]
             _say(f"   try: tequio --home {orgs[1].node.home} evidence list")
+            runners += await _open_pages(orgs)
             try:
                 await asyncio.Event().wait()
             finally:
@@ -246,6 +268,8 @@ async def run_demo(base: Path, keep: bool, temporary: bool = False) -> int:
                 await asyncio.gather(*tasks, return_exceptions=True)
         return 0
     finally:
+        for r in runners:
+            await r.cleanup()
         for o in orgs:
             await o.fed.aclose()
             await o.runner.cleanup()
