@@ -245,3 +245,26 @@ async def test_an_item_page_speaks_spanish_down_to_the_custody_timeline(casa: No
             "Retenida en este nodo: se ven rostros de personas en riesgo; el consentimiento es «no»" in html
         )
         assert "Chain of custody" not in html and "intake:" not in html
+
+
+async def test_a_proposal_page_says_when_it_can_close_at_the_earliest(
+    casa: Node, make_node: Callable[..., Node]
+) -> None:
+    """Issue 9 §2: the default rule keeps an admission open a day unless every member has voted."""
+    other = make_node("Otra", seed=2)
+    tercera = make_node("Tercera", seed=3)
+    _gid, scope = create_group(casa, "Red", [(other.key, "Otra", [])])
+    pid = propose(
+        casa, scope, "Admitir a Tercera", action={"action": "group.admit", "args": {"key": tercera.key}}
+    ).hex()
+    poll = propose(casa, scope, "Una encuesta", method="yes-no").hex()
+    async with Site(casa) as s:
+        s.user("ana", "admin")
+        await s.login("ana")
+        _st, html = await s.get(f"/voting/{pid}?lang=en")
+        assert "open at least 24 hours" in html or "open at least 1 day" in html
+        assert "at the earliest, or as soon as every member has voted" in html
+        _st, html = await s.get(f"/voting/{pid}?lang=es")
+        assert "Puede cerrarse a partir del" in html
+        _st, html = await s.get(f"/voting/{poll}?lang=en")
+        assert "at the earliest" not in html  # a poll without a minimum open time says nothing

@@ -67,7 +67,7 @@ async def proposals(request: web.Request) -> web.Response:
 
 
 def _show(node: Node, pid: str) -> dict[str, Any] | None:
-    from tequio.node.groups import GroupError, find_proposal
+    from tequio.node.groups import GroupError, earliest_close, find_proposal
 
     from .cli import proposal_json
 
@@ -84,6 +84,9 @@ def _show(node: Node, pid: str) -> dict[str, Any] | None:
         for e in data["electorate"]
     ]
     data["rule_words"] = rule_words(prop.rule) if prop.action else ""
+    # issue 9 §2: say when it may close at the earliest (rule G11: sooner only once all have voted)
+    soonest = earliest_close(prop)
+    data["earliest_close"] = soonest if soonest > prop.ts and prop.status == "open" else None
     data["action_name"] = ""
     if prop.action:
         from tequio.node.web.words import action_name
