@@ -14,6 +14,7 @@ import functools
 import inspect
 import logging
 import secrets
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -482,13 +483,16 @@ async def start_web(
     if tls:
         ensure_certificate(node.home, node.name)
         ssl = ssl_context(node.home)
+    from tequio.federation.listener import ConnectionGuard, ListenerLimits, RefusalLog, start_listener
+
     app = make_web_app(node, fed, tls=tls, bind_host=host)
-    runner = web.AppRunner(app, handle_signals=False, access_log=None)
-    await runner.setup()
+    # Its own guard, as the federation listener and the local API have: idle connections and a
+    # stranger's flood of them cannot take the descriptors the other listeners need.
+    limits = ListenerLimits(max_connections=128, max_per_host=32, fd_reserve=160, header_timeout_s=30)
+    guard = ConnectionGuard(limits, RefusalLog("web pages", time.monotonic))
     try:
-        await web.TCPSite(runner, host, port, ssl_context=ssl).start()
+        runner, _bound = await start_listener(app, host, port, guard, ssl)
     except OSError as e:
-        await runner.cleanup()
         raise TequioError(
             f"cannot listen on {host}:{port} for the web pages: {e.strerror}; choose another port"
         ) from None
