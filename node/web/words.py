@@ -193,6 +193,7 @@ _MESSAGES: list[tuple[re.Pattern[str], str]] = [
             N_("this node holds no copy of that item it can review"),
         ),
         (r"rules: (?P<why>.*)", N_("the rules are not valid: %(why)s")),
+        (r"roles: (?P<why>.*)", N_("the roles are not valid: %(why)s")),
         (
             r"a member is a 32-byte node key \(64 hex\)",
             N_("a member is a node key of 64 hexadecimal characters"),
