@@ -556,7 +556,8 @@ class Node:
         kinds: Sequence[str] | None = None,
     ) -> list[StoredRecord]:
         """Stored records in arrival order, filtered; ``after`` is a record's ``n`` to page from."""
-        return [self._from_row(r) for r in self.store.query(scope, kind, author, after, limit, kinds)]
+        hidden, rows = self.governance.hidden(), self.store.query(scope, kind, author, after, limit, kinds)
+        return [self._from_row(r) for r in rows if r[1] not in hidden]  # E6: lost authority, hidden
 
     def export(self, scope: str | None = None) -> Iterator[bytes]:
         """Wire bytes of every record (of a scope), in an order that imports without gaps."""

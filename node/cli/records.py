@@ -247,7 +247,10 @@ def show(ctx: click.Context, record_id: str, as_json: bool) -> None:
     """Show one record by id (or a unique prefix of 8+ hex characters)."""
     with open_node(ctx, unlock="if-available") as node:
         rec = node.resolve(record_id)
+        ignored = node.governance.hidden().get(rec.id)  # issue 9 §1, E6: lost authority after the fact
     data = rec.to_json()
+    if ignored is not None:
+        data["ignored"] = ignored
     if as_json:
         echo_json(data)
         return
