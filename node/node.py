@@ -467,19 +467,24 @@ class Node:
         return report
 
     def import_stream(
-        self, stream: Any, source: str, progress: Callable[[int], None] | None = None
+        self,
+        stream: Any,
+        source: str,
+        progress: Callable[[int], None] | None = None,
+        report: IngestReport | None = None,
     ) -> IngestReport:
         """Ingest a stream of concatenated wire records in batches of ``ingest.batch_size``.
 
         The next batch is verified (on the verify threads) while this one is written. A stream
         that breaks part-way keeps what came before and reports the break as a ``malformed``
-        rejection at the index where reading stopped.
+        rejection at the index where reading stopped. Batches are counted into ``report`` if given,
+        so a caller stopped part-way (Ctrl-C) still knows how far it got.
         """
         head = stream.read(HEAD)
         what = describe_non_records(head)
         if what is not None:
             raise NotRecordStream(f"not a Tequio record stream; {what}")
-        total = IngestReport()
+        total = report if report is not None else IngestReport()
         reader = FrameReader(Prefixed(head, stream))  # type: ignore[arg-type]  # only .read() is used
         size = self.config.ingest.batch_size
         max_bytes = self.config.ingest.batch_bytes
