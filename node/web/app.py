@@ -75,7 +75,8 @@ class WebRoute:
 
 @dataclass(frozen=True)
 class MenuItem:
-    """A link in every page's menu, shown to people with at least ``role``; ``label`` is a catalog msgid."""
+    """A link in every page's menu, shown to people with at least ``role`` (``"public"``: to anyone,
+    logged in or not); ``label`` is a catalog msgid."""
 
     label: str
     path: str
@@ -155,6 +156,12 @@ def user_of(request: web.Request) -> User | None:
     return request.get(USER)
 
 
+def lang_of(request: web.Request) -> str:
+    """The interface language of this request ("es", "en"), for handlers that pick content by it."""
+    lang = request.get(LANG)
+    return lang.code if lang is not None else "en"
+
+
 async def audit(request: web.Request, action: str, detail: str = "", record: bytes | str = b"") -> None:
     """Write one line of the local audit log naming the person (never a record, never synced)."""
     ctx = request.app[CTX]
@@ -209,7 +216,8 @@ async def render(
         "menu": [
             m
             for m in sorted(ctx.menu, key=lambda m: (m.order, m.path))
-            if user and role_at_least(user.role, m.role)
+            # role "public": shown to anyone, logged in or not (a public handbook's readers)
+            if m.role == "public" or (user and role_at_least(user.role, m.role))
         ],
         "path": request.path,
         "csrf_field": CSRF_FIELD,

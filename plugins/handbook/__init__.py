@@ -47,3 +47,31 @@ def register_commands() -> list[Any]:
     from .cli import handbook
 
     return [handbook]
+
+
+@hookimpl
+def register_web_routes() -> list[Any]:
+    from .web import ROUTES
+
+    return ROUTES
+
+
+@hookimpl
+def register_web_menu() -> list[Any]:
+    from .web import MENU
+
+    return MENU
+
+
+@hookimpl
+def register_web_templates() -> list[Any]:
+    from pathlib import Path
+
+    return [Path(__file__).parent / "templates"]
+
+
+@hookimpl
+def register_web_static() -> list[Any]:
+    from pathlib import Path
+
+    return [Path(__file__).parent / "static"]
