@@ -36,3 +36,24 @@ def register_commands() -> list[Any]:
     from .cli import bots
 
     return [bots]
+
+
+@hookimpl
+def register_web_routes() -> list[Any]:
+    from .web import ROUTES
+
+    return ROUTES
+
+
+@hookimpl
+def register_web_menu() -> list[Any]:
+    from .web import MENU
+
+    return MENU
+
+
+@hookimpl
+def register_web_templates() -> list[Any]:
+    from pathlib import Path
+
+    return [Path(__file__).parent / "templates"]
