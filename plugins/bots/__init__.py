@@ -48,3 +48,24 @@ def register_commands() -> list[Any]:
             "Coordinated campaigns in exported posts: analyze offline, explain, share signed findings.",
         )
     ]
+
+
+@hookimpl
+def register_web_routes() -> list[Any]:
+    from .web import ROUTES
+
+    return ROUTES
+
+
+@hookimpl
+def register_web_menu() -> list[Any]:
+    from .web import MENU
+
+    return MENU
+
+
+@hookimpl
+def register_web_templates() -> list[Any]:
+    from pathlib import Path
+
+    return [Path(__file__).parent / "templates"]
