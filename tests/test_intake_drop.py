@@ -145,3 +145,19 @@ async def test_limits_refuse_and_keep_nothing(make_node: Callable[..., Node]) ->
         # a page for a call this node does not host is not there
         async with site.new_client() as c, c.get("/intake/c/" + "ab" * 32) as r:
             assert r.status == 404
+
+
+async def test_member_node_holds_the_submission(make_node: Callable[..., Node]) -> None:
+    """The submission is a record in the coalition's scope: a member node reads it after sync."""
+    import io
+
+    a, b = make_node("A", 1), make_node("B", 2)
+    call = _call(a, b)
+    async with Site(a) as site:
+        status, _html = await _drop(site, call, [("relato.txt", b"lo que vi", "text/plain")])
+        assert status == 200
+    b.import_stream(io.BytesIO(b"".join(a.export())), "test")
+    at_b = C.find_call(b, call.id.hex())
+    subs = C.submissions(b, at_b)
+    assert len(subs) == 1 and (subs[0].body or {})["account"] == "Vi todo"
+    assert not at_b.hosted_here and at_b.hosts == 1
