@@ -62,6 +62,7 @@ from .store import CORE_MIGRATIONS, DB_FILE, FEDERATION_MIGRATIONS, Store, row_r
 __all__ = ["TOKEN_FILE", "Clock", "Node", "NodeKey", "Rng", "system_clock"]
 
 Clock = Callable[[], int]
+HOUR_MS = 3_600_000
 Rng = Callable[[int], bytes]
 TOKEN_FILE = "api.token"
 #: Rejections an import report keeps in full; the rest are counted by reason.
@@ -358,11 +359,13 @@ class Node:
         refs: Sequence[bytes] = (),
         blobs: Sequence[BlobRef] = (),
         keys: bytes | None = None,
+        coarse: bool = False,
     ) -> StoredRecord:
         """Sign a record of a registered kind as the next in this node's feed and ingest it.
 
         Group and direct payloads are encrypted (group: under the current epoch key, or under the
-        key delivered by the record ``keys`` names, which only a genesis needs).
+        key delivered by the record ``keys`` names, which only a genesis needs). ``coarse`` rounds the
+        record's time and its local arrival time down to the hour (a witness's drop keeps no exact time).
         """
         key = self._signing_key()
         spec = self.plugins.kinds.get(kind)
@@ -384,8 +387,15 @@ class Node:
             if head is not None and head.forked:
                 raise PublishError(f"this node's own feed {scope} is marked forked; see 'tequio check'")
             seq, prev = (head.seq + 1, head.head) if head and head.seq else (1, None)
-            rec = make_record(key, scope, seq, prev, self.clock(), payload)
-            self.ingestor.apply([(0, rec)], "local", report)
+            now = self.clock() // HOUR_MS * HOUR_MS if coarse else self.clock()
+            rec = make_record(key, scope, seq, prev, now, payload)
+            saved = self.ingestor.clock
+            if coarse:
+                self.ingestor.clock = lambda: now
+            try:
+                self.ingestor.apply([(0, rec)], "local", report)
+            finally:
+                self.ingestor.clock = saved
         if report.rejected:
             r = report.rejected[0]
             raise PublishError(f"{r.reason}: {r.detail}")
@@ -419,6 +429,34 @@ class Node:
                 raise PublishError(f"{scope[:18]}…: {e}") from None
         h, size = self.blobs.put_chunks(encrypt_blob(key, src))
         return BlobRef(h, size, mime), keys
+
+    def sealer(self, scope: str, coarse: bool = False) -> tuple[Callable[[Any, str], BlobRef], bytes | None]:
+        """Look up ``scope``'s current key now and return ``seal(src, mime)``, which encrypts a readable
+        stream into the blob store as it reads it. ``seal`` touches only files, so it may run on any
+        thread while this node's connection serves others (the intake plugin's concurrent uploads).
+        Restricted scopes only: a public blob is never encrypted. The record referring to the blob
+        must be published in ``scope`` with ``keys`` set to the second value (the epoch's key record);
+        ``coarse`` sets the sealed file's times to the hour."""
+        if scope == PUBLIC:
+            raise PublishError("sealer: a public scope's blobs are not encrypted; use attach")
+        if scope.startswith("g:"):
+            keys, key = self.governance.current_key(scope)
+        else:
+            keys = None
+            try:
+                key = self.governance.direct_key(bytes.fromhex(scope[2:]))
+            except CryptoError as e:
+                raise PublishError(f"{scope[:18]}…: {e}") from None
+        blobs = self.blobs
+
+        def seal(src: Any, mime: str) -> BlobRef:
+            h, size = blobs.put_chunks(encrypt_blob(key, src))
+            if coarse:  # the file's own times say no more than the hour
+                hour = self.clock() // HOUR_MS * HOUR_MS / 1000
+                os.utime(blobs.path(h), (hour, hour))
+            return BlobRef(h, size, mime)
+
+        return seal, keys
 
     def plugin_config(self, name: str, model: type[M]) -> M:
         """A plugin's ``[name]`` section of tequio.toml (declared by register_config), or its defaults."""

@@ -1,7 +1,8 @@
 """The node's web pages: server-rendered, in Spanish and English, usable without JavaScript on a cheap phone.
 
 Plugins add pages through the ``register_web_*`` hooks with the names here: ``WebRoute`` and
-``MenuItem``, and in their handlers ``render``, ``in_worker``, ``audit``, ``flash``, ``redirect``
+``MenuItem``, and in their handlers ``render``,
+``current`` (the request's language), ``in_worker``, ``audit``, ``flash``, ``redirect``
 and ``user_of``; ``_``/``N_`` mark their strings for the catalogs. The names load on first use, so
 commands that only need the certificate (``tequio info``) do not import the web stack.
 """
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
         start_web,
         user_of,
     )
-    from .i18n import N_, _, format_count, format_datetime, format_number, gettext, ngettext
+    from .i18n import N_, _, current, format_count, format_datetime, format_number, gettext, ngettext
     from .users import UserDB
     from .words import message, rule_words, status_name
 
@@ -53,7 +54,8 @@ _WHERE = {
         ".app",
     ),
     **dict.fromkeys(
-        ("N_", "_", "format_count", "format_datetime", "format_number", "gettext", "ngettext"), ".i18n"
+        ("N_", "_", "current", "format_count", "format_datetime", "format_number", "gettext", "ngettext"),
+        ".i18n",
     ),
     **dict.fromkeys(("message", "rule_words", "status_name"), ".words"),
     "UserDB": ".users",
@@ -68,6 +70,7 @@ __all__ = [
     "WebRoute",
     "_",
     "audit",
+    "current",
     "error_page",
     "flash",
     "format_count",

@@ -59,6 +59,9 @@ T = TypeVar("T")
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"
 _NOSTORE_MAX_BODY = 1024 * 1024  # form posts; uploads stream through request.multipart()
+UPLOAD_CHUNK = (
+    "application/offset+octet-stream"  # a resumable upload's chunk (tus): the token rides in the URL
+)
 
 
 @dataclass(frozen=True)
@@ -284,7 +287,7 @@ def _guard(route: WebRoute) -> Handler:
                     ),
                 )
         if request.method not in ("GET", "HEAD"):
-            if request.content_type.startswith("multipart/"):
+            if request.content_type.startswith("multipart/") or request.content_type == UPLOAD_CHUNK:
                 token = request.query.get(CSRF_FIELD)  # the body streams to disk: the token rides in the URL
             else:
                 form = await request.post()

@@ -1,0 +1,46 @@
+"""The built-in intake plugin: calls for evidence and a public, anonymous drop for witnesses."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from tequio.node import Kind, hookimpl
+
+from .records import KINDS
+
+
+@hookimpl
+def register_kinds() -> list[Kind]:
+    return list(KINDS)
+
+
+@hookimpl
+def register_commands() -> list[Any]:
+    from .cli import intake
+
+    return [intake]
+
+
+@hookimpl
+def register_web_routes() -> list[Any]:
+    from .web import ROUTES
+
+    return ROUTES
+
+
+@hookimpl
+def register_web_menu() -> list[Any]:
+    from .web import MENU
+
+    return MENU
+
+
+@hookimpl
+def register_web_templates() -> list[Path]:
+    return [Path(__file__).parent / "templates"]
+
+
+# curation (h12b)
+# The curation hooks (queue, tags, questions, the intake.curate action) are added here at merge.
+# end curation (h12b)
