@@ -3,23 +3,31 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tequio.node import Kind, hookimpl
+from tequio.node import hookimpl
+from tequio.node.cli import lazy_command
 
-from .records import KINDS
+if TYPE_CHECKING:
+    from tequio.node import Kind
 
 
 @hookimpl
 def register_kinds() -> list[Kind]:
+    from .records import KINDS
+
     return list(KINDS)
 
 
 @hookimpl
 def register_commands() -> list[Any]:
-    from .cli import intake
-
-    return [intake]
+    return [
+        lazy_command(
+            "intake",
+            "tequio.plugins.intake.cli:intake",
+            "Calls for evidence and the public, anonymous drop for witnesses.",
+        )
+    ]
 
 
 @hookimpl
