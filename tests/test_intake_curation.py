@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pytest
 
 from tequio.node import Node, PublishError
-from tequio.plugins.intake.curation import TIME_FLAG_MS, TagEdit, merge_tags, time_differs
+from tequio.plugins.intake.curation import TIME_FLAG_MS, TagEdit, current_tags, merge_tags, time_differs
 
 ITEM = b"\x07" * 32
 
@@ -45,3 +45,11 @@ def test_times_are_flagged_only_beyond_one_hour() -> None:
     assert not time_differs(0, TIME_FLAG_MS)
     assert time_differs(0, TIME_FLAG_MS + 1)
     assert not time_differs(None, 10**12)
+
+
+def test_current_tags_folds_the_signed_records_a_node_holds(make_node: Callable[..., Node]) -> None:
+    node = make_node()
+    node.publish("intake.tag", {"item": ITEM, "set": {"place": "Zócalo"}})
+    node.publish("intake.tag", {"item": ITEM, "set": {"plates": ["ABC-123"], "not_relevant": True}})
+    node.publish("intake.tag", {"item": b"\x08" * 32, "set": {"place": "elsewhere"}})
+    assert current_tags(node, ITEM) == {"not_relevant": True, "place": "Zócalo", "plates": ["ABC-123"]}

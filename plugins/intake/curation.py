@@ -14,9 +14,19 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from tequio.governance import Action
-from tequio.node import Kind
+from tequio.node import Kind, Node
 
-__all__ = ["ACTIONS", "CURATE", "FIELDS", "KINDS", "TIME_FLAG_MS", "TagEdit", "merge_tags", "time_differs"]
+__all__ = [
+    "ACTIONS",
+    "CURATE",
+    "FIELDS",
+    "KINDS",
+    "TIME_FLAG_MS",
+    "TagEdit",
+    "current_tags",
+    "merge_tags",
+    "time_differs",
+]
 
 CURATE = "intake.curate"
 TAG, QUESTION = "intake.tag", "intake.question"
@@ -78,3 +88,13 @@ def time_differs(witness_ms: int | None, camera_ms: int | None) -> bool:
     if witness_ms is None or camera_ms is None:
         return False
     return abs(witness_ms - camera_ms) > TIME_FLAG_MS
+
+
+def current_tags(node: Node, item: bytes, scope: str | None = None) -> dict[str, Any]:
+    """An item's merged tags from every readable ``intake.tag`` record this node holds (any author)."""
+    edits = [
+        TagEdit(r.record.ts, r.author, r.id, dict(r.body.get("set") or {}))
+        for r in node.records(scope=scope, kind=TAG)
+        if r.body is not None and r.body.get("item") == item
+    ]
+    return merge_tags(edits)
