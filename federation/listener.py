@@ -20,6 +20,7 @@ import collections
 import contextlib
 import logging
 import resource
+import ssl
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -233,8 +234,15 @@ class ConnectionGuard:
 class GuardedSite(web.TCPSite):
     """A TCP site whose connections pass through a ConnectionGuard first."""
 
-    def __init__(self, runner: web.BaseRunner, host: str, port: int, guard: ConnectionGuard) -> None:
-        super().__init__(runner, host, port, backlog=128)
+    def __init__(
+        self,
+        runner: web.BaseRunner,
+        host: str,
+        port: int,
+        guard: ConnectionGuard,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        super().__init__(runner, host, port, backlog=128, ssl_context=ssl_context)
         self.guard = guard
 
     async def start(self) -> None:
@@ -243,13 +251,21 @@ class GuardedSite(web.TCPSite):
         assert server is not None
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
-            self.guard.factory(server), self._host, self._port, backlog=self._backlog
+            self.guard.factory(server),
+            self._host,
+            self._port,
+            backlog=self._backlog,
+            ssl=self._ssl_context,
         )
         self._bound_port = self._server.sockets[0].getsockname()[1] if self._server.sockets else self._port
 
 
 async def start_listener(
-    app: web.Application, host: str, port: int, guard: ConnectionGuard
+    app: web.Application,
+    host: str,
+    port: int,
+    guard: ConnectionGuard,
+    ssl_context: ssl.SSLContext | None = None,
 ) -> tuple[web.AppRunner, list[tuple[str, int]]]:
     """Serve ``app`` on ``host:port`` behind ``guard``; returns the runner and the bound addresses.
 
@@ -269,7 +285,7 @@ async def start_listener(
     )
     await runner.setup()
     try:
-        await GuardedSite(runner, host, port, guard).start()
+        await GuardedSite(runner, host, port, guard, ssl_context).start()
     except BaseException:
         await runner.cleanup()
         raise

@@ -489,6 +489,15 @@ class _Folder:
         elif action == REMOVE:
             _ignore_unless(args["key"] in state.members, "G8: not a member")
             _ignore_unless(len(state.members) > 1, "G8: the last member cannot be removed")
+            head = args.get("head", [0, None])
+            _ignore_unless(
+                type(head) is list
+                and len(head) == 2
+                and type(head[0]) is int
+                and 0 <= head[0] < 2**63
+                and (head[1] is None if head[0] == 0 else type(head[1]) is bytes and len(head[1]) == 32),
+                "G8: a removal's head is [seq, record id] of the removed member's feed",
+            )
         elif action == ROLES:
             _ignore_unless(args["key"] in state.members, "G8: not a member")
             try:
@@ -517,6 +526,8 @@ class _Folder:
             state.history.append((rid, f"admitted {key.hex()[:16]}"))
         elif action == REMOVE:
             del state.members[args["key"]]
+            if "head" in args:  # E6: what the removed member may still have added is bounded
+                state.bounds[args["key"]] = (args["head"][0], state.epoch)
             state.stale = True
             state.history.append((rid, f"removed {args['key'].hex()[:16]}"))
         elif action == ROLES:

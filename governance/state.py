@@ -118,6 +118,18 @@ class GroupState:
     waiting: list[bytes] = field(default_factory=list)
     #: member key -> ids of records that changed its membership or roles (for show)
     history: list[tuple[bytes, str]] = field(default_factory=list)
+    #: E6. removed member -> (its feed head seq in the scope as the remover saw it, epoch at removal)
+    bounds: dict[bytes, tuple[int, int]] = field(default_factory=dict)
+
+    def beyond_bound(self, author: bytes, seq: int, keys_record: bytes) -> str | None:
+        """E6. Why a removed member's record at ``seq`` under ``keys_record`` has no authority, or None."""
+        bound = self.bounds.get(author)
+        if bound is None or seq <= bound[0]:
+            return None
+        epoch = self.epochs.get(keys_record)
+        if epoch is not None and epoch[0] > bound[1]:
+            return None  # under a key issued after the removal: a re-admitted member's
+        return f"E6: written after its author's removal (past the feed head {bound[0]} the removal records)"
 
     def is_member(self, key: bytes) -> bool:
         return key in self.members
@@ -145,6 +157,7 @@ class GroupState:
             "ignored": {k.hex(): v for k, v in sorted(self.ignored.items())},
             "waiting": sorted(self.waiting),
             "history": [[rid, what] for rid, what in self.history],
+            "bounds": {k.hex(): list(b) for k, b in sorted(self.bounds.items())},
         }
 
     def canonical(self) -> bytes:

@@ -2,24 +2,25 @@
 
 This module is the public API plugins may use; everything else in ``node`` is internal, but for the
 public modules ``tequio.node.media`` (metadata stripping) and ``tequio.node.cli``'s helpers.
-``Federation`` (a node's peers, sync and gossip) loads on first use: it brings in aiohttp.
+Each name loads on first use (PEP 562), so that ``tequio --help`` and a plugin's ``import`` stay
+quick: ``Federation`` brings in aiohttp, ``Node`` the store and the governance core.
 """
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
-from .errors import PublishError, TequioError
-from .groups import GroupError, close, create_group, group_state, propose
-from .hookspecs import hookimpl
-from .ingest import AccessPolicy
-from .kinds import Kind
-from .migrations import MigrationSet
-from .names import org_name, peer_name, resolve_key
-from .node import Node, NodeKey, system_clock
-from .records import StoredRecord
-from .reports import IngestReport, Rejection
-
 if TYPE_CHECKING:
+    from .errors import PublishError, TequioError
     from .federation import Federation
+    from .groups import GroupError, close, create_group, group_state, propose
+    from .hookspecs import hookimpl
+    from .ingest import AccessPolicy
+    from .kinds import Kind
+    from .migrations import MigrationSet
+    from .names import org_name, peer_name, resolve_key
+    from .node import Node, NodeKey, system_clock
+    from .records import StoredRecord
+    from .reports import IngestReport, Rejection
 
 __all__ = [
     "AccessPolicy",
@@ -46,9 +47,36 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name == "Federation":
-        from .federation import Federation
+#: Where each public name lives.
+_WHERE = {
+    "PublishError": "errors",
+    "TequioError": "errors",
+    "GroupError": "groups",
+    "close": "groups",
+    "create_group": "groups",
+    "group_state": "groups",
+    "propose": "groups",
+    "hookimpl": "hookspecs",
+    "AccessPolicy": "ingest",
+    "Kind": "kinds",
+    "MigrationSet": "migrations",
+    "org_name": "names",
+    "peer_name": "names",
+    "resolve_key": "names",
+    "Node": "node",
+    "NodeKey": "node",
+    "system_clock": "node",
+    "StoredRecord": "records",
+    "IngestReport": "reports",
+    "Rejection": "reports",
+    "Federation": "federation",
+}
 
-        return Federation
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+def __getattr__(name: str) -> Any:
+    where = _WHERE.get(name)
+    if where is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{where}"), name)
+    globals()[name] = value
+    return value

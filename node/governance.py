@@ -67,6 +67,7 @@ class NodeGovernance:
         #: keys record id -> keys offered in welcomes, used once checked against the record's commitment
         self.offered: dict[bytes, set[bytes]] = {}
         self._scanned = 0  # local position up to which gov.keys records were opened
+        self._hidden: tuple[int, dict[bytes, str]] = (-1, {})
 
     # -- keys ------------------------------------------------------------------------------------------
 
@@ -185,7 +186,7 @@ class NodeGovernance:
         if cached is not None and cached[0] == marker:
             return cached[1]
         out = []
-        for rec in self.node.records(scope=scope, limit=None, kinds=_FOLDED):
+        for rec in map(self.node._from_row, self.node.store.query(scope, None, None, 0, None, _FOLDED)):
             if rec.payload is None or rec.kind is None:
                 continue
             out.append(
@@ -235,6 +236,42 @@ class NodeGovernance:
             if st is not None:
                 out.append((s, st))
         return out
+
+    def ignored_content(self, scope: str) -> dict[bytes, str]:
+        """E6. Content records held of this group that lost their authority after the fact, with why.
+
+        A removed member's records past the head its removal recorded: kept, but hidden and never relayed."""
+        st = self.state(scope)
+        if st is None or not st.bounds:
+            return {}
+        out: dict[bytes, str] = {}
+        for author, (seq, _) in sorted(st.bounds.items()):
+            rows = self.node.store.conn.execute(
+                "SELECT r.id, r.seq, r.kind, r.wire FROM records r JOIN feeds f ON f.id = r.feed"
+                " WHERE f.author = ? AND f.scope = ? AND r.seq > ?",
+                (author, scope, seq),
+            )
+            for rid, rseq, kind, wire in rows:
+                if kind is None or kind in FOLDED_KINDS or kind == KIND_WELCOME:
+                    continue  # the fold judges its own records (G5); unreadable ones are not listed anyway
+                try:
+                    env = parse_envelope(msgpack.unpackb(wire)[8] or b"", direct=False)
+                except (CryptoError, ValueError, IndexError, TypeError):
+                    continue
+                if (why := st.beyond_bound(author, rseq, env.key or b"")) is not None:
+                    out[rid] = why
+        return out
+
+    def hidden(self) -> dict[bytes, str]:
+        """Every held record that lost authority after the fact (E6), by id: hidden from listings."""
+        position = self.node.store.position()
+        if self._hidden[0] != position:
+            out: dict[bytes, str] = {}
+            for scope, st in self.groups():
+                if st.bounds:
+                    out.update(self.ignored_content(scope))
+            self._hidden = (position, out)
+        return self._hidden[1]
 
     def would_ignore(self, scope: str, kind: str, body: dict[str, Any], refs: Sequence[bytes]) -> str | None:
         """Why every node would ignore this record if this node signed it now (None: it would apply).
@@ -377,6 +414,10 @@ class GovernanceAccess:
         # E5. Content needs write authority from the folded state (issue 9 §1).
         content = kind is not None and kind not in FOLDED_KINDS and kind != KIND_WELCOME
         if content and (why := self._e5_authority(record, scope, env.key or b"")) is not None:
+            return why
+        # E6. A removed member's records past the head its removal recorded have no authority.
+        st6 = self.gov.state(scope) if content else None
+        if st6 is not None and (why := st6.beyond_bound(record.author, record.seq, env.key or b"")):
             return why
         # E4. This node's own records follow its current view of the rules.
         if record.author == self.gov.node.key and kind not in FOLDED_KINDS:

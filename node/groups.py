@@ -183,6 +183,7 @@ def act(node: Node, scope: str, action: str, args: dict[str, Any], title: str = 
     if action == ADMIT and isinstance(args.get("key"), bytes):
         check_member_key(args["key"])
     _check_membership(st, action, args)
+    args = removal_head(node, scope, action, args)
     actions = node.plugins.action_index()
     effective = effective_action(st, action, args, actions)
     rule = rule_for(st, effective, actions)
@@ -251,6 +252,8 @@ def propose(
     st = node.governance.state(scope)
     if action is not None and st is not None:
         _check_membership(st, str(action.get("action")), action.get("args") or {})
+        args = removal_head(node, scope, str(action.get("action")), action.get("args") or {})
+        action = {**action, "args": args}
     if hidden:
         nonce = node.rng(16)
         body["seal_nonce"] = nonce
@@ -272,6 +275,17 @@ def propose(
         raise GroupError(f"every node would ignore that proposal: {why}")
     rec = node.publish(KIND_PROPOSAL, body, scope=scope, refs=heads)
     return rec.id
+
+
+def removal_head(node: Node, scope: str, action: str, args: Mapping[str, Any]) -> dict[str, Any]:
+    """E6. A removal carries the removed member's feed head in the scope as this node sees it."""
+    out = dict(args)
+    key = out.get("key")
+    if action != REMOVE or "head" in out or type(key) is not bytes:
+        return out
+    head = node.store.head(key, scope)
+    out["head"] = [head.seq, head.head] if head is not None and head.seq > 0 and head.head else [0, None]
+    return out
 
 
 def _check_membership(st: GroupState, action: str, args: Mapping[str, Any]) -> None:

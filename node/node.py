@@ -467,19 +467,21 @@ class Node:
         return report
 
     def import_stream(
-        self, stream: Any, source: str, progress: Callable[[int], None] | None = None
+        self,
+        stream: Any,
+        source: str,
+        progress: Callable[[int], None] | None = None,
+        report: IngestReport | None = None,
     ) -> IngestReport:
-        """Ingest a stream of concatenated wire records in batches of ``ingest.batch_size``.
+        """Ingest concatenated wire records in batches, verifying the next while writing this one.
 
-        The next batch is verified (on the verify threads) while this one is written. A stream
-        that breaks part-way keeps what came before and reports the break as a ``malformed``
-        rejection at the index where reading stopped.
-        """
+        A stream broken part-way keeps what came before, the break a ``malformed`` rejection where
+        reading stopped. Counted into ``report`` if given (so it survives a Ctrl-C)."""
         head = stream.read(HEAD)
         what = describe_non_records(head)
         if what is not None:
             raise NotRecordStream(f"not a Tequio record stream; {what}")
-        total = IngestReport()
+        total = report if report is not None else IngestReport()
         reader = FrameReader(Prefixed(head, stream))  # type: ignore[arg-type]  # only .read() is used
         size = self.config.ingest.batch_size
         max_bytes = self.config.ingest.batch_bytes
@@ -556,7 +558,8 @@ class Node:
         kinds: Sequence[str] | None = None,
     ) -> list[StoredRecord]:
         """Stored records in arrival order, filtered; ``after`` is a record's ``n`` to page from."""
-        return [self._from_row(r) for r in self.store.query(scope, kind, author, after, limit, kinds)]
+        hidden, rows = self.governance.hidden(), self.store.query(scope, kind, author, after, limit, kinds)
+        return [self._from_row(r) for r in rows if r[1] not in hidden]  # E6: lost authority, hidden
 
     def export(self, scope: str | None = None) -> Iterator[bytes]:
         """Wire bytes of every record (of a scope), in an order that imports without gaps."""

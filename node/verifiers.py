@@ -67,6 +67,9 @@ class _Worker:
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             bufsize=0,
+            # Its own session: a Ctrl-C at the terminal reaches the node, which stops its verifiers
+            # by closing their stdin, instead of killing them under a batch (and a warning per batch).
+            start_new_session=True,
         )
         assert self.proc.stdin is not None and self.proc.stdout is not None
         self.stdin: IO[bytes] = self.proc.stdin

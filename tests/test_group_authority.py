@@ -19,6 +19,7 @@ from tequio.node import Node
 from tequio.node.groups import create_group
 from tequio.schemas import Payload, Record, make_record
 from tests.attackkit import (
+    SigningKeyring,
     fresh_keyring,
     init_home,
     signed_post,
@@ -162,4 +163,52 @@ async def test_a_members_rogue_key_record_gives_an_outsider_no_voice(tmp_path: P
     details = _rejection_details(home)
     assert any("E5" in d and "G7" in d for d in details), details
     assert INJECTED not in _listed_texts(home, scope)
+    store_is_healthy(home)
+
+
+async def test_a_removed_member_writing_past_its_head_is_refused_over_federation(tmp_path: Path) -> None:
+    """E6: `group remove` records B's feed head; B, not told, pushes a note written after it over HTTP
+    to a `tequio serve`: refused with E6 (its note from before stays listed), and the node stays healthy."""
+    from tequio.governance import ADMIT, REMOVE, ROLES, RULES
+    from tests.conftest import FakeClock, seeded_rng
+    from tests.test_governance_fold import BY_MEMBER
+
+    home = tmp_path / "casa"
+    init_home(home)
+    nb = Node.create(
+        tmp_path / "b", name="Org B", clock=FakeClock(), rng=seeded_rng(77), kdf_profile="interactive"
+    )
+    try:
+        rules = {ADMIT: BY_MEMBER, REMOVE: BY_MEMBER, ROLES: BY_MEMBER, RULES: BY_MEMBER}
+        with Node.open(home) as node:
+            gid, scope = create_group(node, "Coalición", [(nb.key, "B", [])], rules)
+            nb.ingest(list(node.export(scope)))
+        before = nb.publish("core.note", {"text": "antes"}, scope=scope)
+        with Node.open(home) as node:
+            assert node.ingest([before.record.wire]).accepted == 1
+        trust(home, nb.key, "B", [])
+        r = tequio(home, "group", "remove", gid.hex(), nb.key.hex())
+        assert r.returncode == 0, (r.stdout, r.stderr)
+        after = nb.publish("core.note", {"text": INJECTED}, scope=scope)  # B was not told
+        keyring = SigningKeyring(nb._signing_key())
+    finally:
+        nb.close()
+    served = start_serve(home)
+    try:
+        async with aiohttp.ClientSession() as http:
+            status, reply = await signed_post(
+                http, served.fed, keyring, served.key, "push", {"records": [after.record.wire]}
+            )
+            await served.api_call_once()
+        assert status == 200, reply
+        assert reply == {"accepted": 0, "rejected": 1}, reply
+        await served.api_call_once()
+    finally:
+        err = served.stop()
+    assert "Traceback" not in err, err
+    assert not _held(home, after.id) and _held(home, before.id)
+    assert any("E6" in d for d in _rejection_details(home)), _rejection_details(home)
+    assert _listed_texts(home, scope) == ["antes"]
+    shown = json.loads(tequio(home, "group", "show", gid.hex(), "--json").stdout)
+    assert nb.key.hex() not in [m["key"] for m in shown["members"]]
     store_is_healthy(home)

@@ -268,3 +268,36 @@ async def test_a_proposal_page_says_when_it_can_close_at_the_earliest(
         assert "Puede cerrarse a partir del" in html
         _st, html = await s.get(f"/voting/{poll}?lang=en")
         assert "at the earliest" not in html  # a poll without a minimum open time says nothing
+
+
+async def test_the_roles_form_sets_a_members_roles_and_refuses_bad_names(
+    casa: Node, make_node: Callable[..., Node]
+) -> None:
+    _gid, scope = create_group(casa, "Asamblea", [])
+    gid = scope[2:]
+    async with Site(casa) as s:
+        s.user("ana", "admin")
+        await s.login("ana")
+        page = f"/groups/{gid}"
+        _st, html = await s.get(page)
+        assert "Change a member&#39;s roles" in html or "Change a member's roles" in html
+        form = {"key": casa.key.hex(), "roles": "Curator, editor"}
+        _st, html, url = await s.post(f"{page}/roles", form, token_from=page)
+        st = casa.governance.state(scope)
+        assert st is not None
+        if "/voting/" in url:  # the rules asked for a decision
+            assert "a proposal is open" in html
+        else:
+            assert sorted(st.members[casa.key].roles) == ["curator", "editor"]
+        bad = {"key": casa.key.hex(), "roles": "cura\x1b[31mtor"}
+        _st, html, url = await s.post(f"{page}/roles?lang=es", bad, token_from=page)
+        assert url.endswith(page) and "las funciones no son válidas" in html
+        # a reader may not change roles: the route refuses, not only the menu
+        s.user("leo", "reader")
+        other = s.new_client()
+        try:
+            await s.login("leo", client=other)
+            status, _html, _url = await s.post(f"{page}/roles", form, client=other, token_from="/")
+            assert status == 403
+        finally:
+            await other.close()

@@ -1,132 +1,51 @@
 """The ``tequio`` command. Every error is one line on stderr and a non-zero exit, never a traceback.
 
 Exit codes: 0 success, 1 an error the operator can act on (or records rejected on import),
-2 wrong usage, 70 an internal error (a bug: set TEQUIO_DEBUG=1 for the traceback).
+2 wrong usage, 70 an internal error (a bug: set TEQUIO_DEBUG=1 for the traceback), 130 interrupted.
+
+This module is kept light on purpose: ``main`` starts guarding Ctrl-C before anything heavy is
+imported, and the names plugins use load on first access (PEP 562).
 """
 
 from __future__ import annotations
 
-import logging
-import os
+import importlib
 import sys
-from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import click
+if TYPE_CHECKING:
+    from .app import cli, run
+    from .context import echo_json, home_of, open_node, progress_bar
+    from .lazy import lazy_command
 
-from ..errors import PluginError, TequioError
-from ..pluginhost import PluginHost
-from .context import ENV_HOME, CliState, echo_json, home_of, open_node, progress_bar
+__all__ = ["cli", "echo_json", "home_of", "lazy_command", "main", "open_node", "progress_bar", "run"]
 
-__all__ = ["cli", "echo_json", "home_of", "main", "open_node", "progress_bar"]
-
-
-class TequioGroup(click.Group):
-    """Built-in commands plus those plugins register, loaded only when a name is not built in."""
-
-    _plugin_commands: dict[str, click.Command] | None = None
-    _broken: dict[str, str] | None = None
-
-    def _plugins(self) -> dict[str, click.Command]:
-        if self._plugin_commands is None:
-            found: dict[str, click.Command] = {}
-            host = PluginHost(strict=False)
-            self._broken = dict(host.broken)
-            for plugin, cmd in host.commands():
-                name = cmd.name or ""
-                if name in self.commands or name in found:
-                    raise PluginError(f"plugin {plugin!r} registers a command {name!r} that already exists")
-                found[name] = cmd
-            self._plugin_commands = found
-        return self._plugin_commands
-
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        try:
-            extra = list(self._plugins())
-        except TequioError as e:
-            extra = []  # the error surfaces again when the node or the command is used
-            self._broken = {"plugins": str(e)}
-        return sorted([*self.commands, *extra])
-
-    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        """The commands, then any plugin that did not load and why, so that none vanishes silently."""
-        super().format_commands(ctx, formatter)
-        if self._broken:
-            with formatter.section("Plugins that did not load (their commands are missing)"):
-                formatter.write_dl(sorted(self._broken.items()))
-
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        return self.commands.get(cmd_name) or self._plugins().get(cmd_name)
-
-
-@click.group(cls=TequioGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="tequio", prog_name="tequio", message="%(prog)s %(version)s")
-@click.option(
-    "--home",
-    type=click.Path(file_okay=False, path_type=Path),
-    help=f"Node directory [default: ${ENV_HOME}, else ~/.tequio].",
-)
-@click.pass_context
-def cli(ctx: click.Context, home: Path | None) -> None:
-    """Tequio: a node of a federated network of signed records for human-rights organisations."""
-    if home is None:
-        env = os.environ.get(ENV_HOME)
-        home = Path(env) if env else Path.home() / ".tequio"
-    ctx.obj = CliState(home=home.expanduser())
-    level = os.environ.get("TEQUIO_LOG", "WARNING").upper()
-    logging.basicConfig(
-        level=getattr(logging, level, logging.WARNING), format="%(levelname)s %(name)s: %(message)s"
-    )
-
-
-def _register_builtins() -> None:
-    from . import admin, bundles, groups, peers, records, serve, users, web
-
-    for module in (admin, records, peers, groups, bundles, serve, users, web):
-        for cmd in module.COMMANDS:
-            cli.add_command(cmd)
-
-
-_register_builtins()
+_WHERE = {
+    "cli": "app",
+    "run": "app",
+    "echo_json": "context",
+    "home_of": "context",
+    "open_node": "context",
+    "progress_bar": "context",
+    "lazy_command": "lazy",
+}
 
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the console script."""
-    sys.exit(run(argv))
-
-
-def run(argv: list[str] | None = None) -> int:
     try:
-        result = cli.main(args=argv, prog_name="tequio", standalone_mode=False)
-        return result if isinstance(result, int) else 0
-    except click.exceptions.Exit as e:
-        return e.exit_code
-    except click.UsageError as e:
-        where = f" (see '{e.ctx.command_path} --help')" if e.ctx else ""
-        _err(f"{e.format_message()}{where}")
-        return 2
-    except click.exceptions.Abort:
-        _err("aborted")
-        return 1
-    except click.ClickException as e:
-        _err(e.format_message())
-        return e.exit_code or 1
-    except TequioError as e:
-        _err(str(e))
-        return 1
-    except OSError as e:
-        if isinstance(e, BrokenPipeError):
-            return 0  # the reader went away (e.g. `| head`): not an error of ours
-        _err(f"{e.strerror or e}{f': {e.filename}' if e.filename else ''}")
-        return 1
-    except KeyboardInterrupt:
-        _err("interrupted")
-        return 130
-    except Exception as e:
-        if os.environ.get("TEQUIO_DEBUG"):
-            raise
-        _err(f"internal error: {type(e).__name__}: {e} (a bug; TEQUIO_DEBUG=1 shows the traceback)")
-        return 70
+        from .app import run
+
+        code = run(argv)
+    except KeyboardInterrupt:  # pressed while Python was still importing the command
+        from .interrupt import interrupted_early
+
+        code = interrupted_early(sys.argv[1:] if argv is None else argv)
+    sys.exit(code)
 
 
-def _err(message: str) -> None:
-    click.echo(f"error: {' '.join(message.split())}", err=True)
+def __getattr__(name: str) -> Any:
+    where = _WHERE.get(name)
+    if where is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{where}"), name)

@@ -174,6 +174,8 @@ def show(ctx: click.Context, gid: str, as_json: bool) -> None:
     with open_node(ctx, unlock=True) as node:
         scope, st = group_state(node, gid)
         data = group_json(scope, st, node.key)
+        content = node.governance.ignored_content(scope)  # E6: content that lost authority after the fact
+        data["ignored_content"] = [{"id": rid.hex(), "reason": why} for rid, why in sorted(content.items())]
     if as_json:
         echo_json(data)
         return
@@ -202,6 +204,10 @@ def show(ctx: click.Context, gid: str, as_json: bool) -> None:
     if st.ignored:
         click.echo(f"ignored records ({len(st.ignored)}):")
         for rid, why in sorted(st.ignored.items()):
+            click.echo(f"  {rid.hex()[:16]}  {safe_text(why)}")
+    if content:
+        click.echo(f"ignored content records ({len(content)}), hidden from listings:")
+        for rid, why in sorted(content.items()):
             click.echo(f"  {rid.hex()[:16]}  {safe_text(why)}")
     if st.waiting:
         click.echo(f"{len(st.waiting)} records wait for records this node does not hold yet")

@@ -16,6 +16,8 @@ import click
 
 from tequio.schemas import (
     BlobRef,
+    FrameReader,
+    StreamError,
     StrictJSONError,
     fingerprint,
     from_json,
@@ -27,7 +29,12 @@ from tequio.schemas import (
 
 from ..errors import TequioError
 from ..records import StoredRecord
+from ..reports import IngestReport
 from .context import counted, echo_json, open_node, progress_bar
+from .interrupt import Interrupted, ignore_further, import_line
+
+#: Largest stream file whose records are counted after Ctrl-C (a read of the whole file).
+COUNT_LIMIT = 512 * 1024 * 1024
 
 if TYPE_CHECKING:  # Pillow loads only when a command attaches a file
     from .. import media
@@ -247,7 +254,10 @@ def show(ctx: click.Context, record_id: str, as_json: bool) -> None:
     """Show one record by id (or a unique prefix of 8+ hex characters)."""
     with open_node(ctx, unlock="if-available") as node:
         rec = node.resolve(record_id)
+        ignored = node.governance.hidden().get(rec.id)  # issue 9 §1, E6: lost authority after the fact
     data = rec.to_json()
+    if ignored is not None:
+        data["ignored"] = ignored
     if as_json:
         echo_json(data)
         return
@@ -334,15 +344,21 @@ def import_(ctx: click.Context, file: Path, as_json: bool) -> None:
     Exits with 1 if any record was rejected; the report says which and why.
     """
     stdin = str(file) == "-"
-    with open_node(ctx, unlock=False) as node:
-        source = open(file, "rb") if not stdin else sys.stdin.buffer  # noqa: SIM115
-        size = None if stdin else os.fstat(source.fileno()).st_size
-        try:
-            with progress_bar("importing", size) as advance:
-                report = node.import_stream(source, f"import:{'stdin' if stdin else file.name}", advance)
-        finally:
-            if not stdin:
-                source.close()
+    report = IngestReport()
+    try:
+        with open_node(ctx, unlock=False) as node:
+            source = open(file, "rb") if not stdin else sys.stdin.buffer  # noqa: SIM115
+            size = None if stdin else os.fstat(source.fileno()).st_size
+            try:
+                with progress_bar("importing", size) as advance:
+                    node.import_stream(source, f"import:{'stdin' if stdin else file.name}", advance, report)
+            finally:
+                if not stdin:
+                    source.close()
+    except KeyboardInterrupt:
+        ignore_further()  # closing the node above already ran; now count without a second Ctrl-C
+        stored = report.accepted + report.duplicates
+        raise Interrupted(import_line(stored, None if stdin else _frames_in(file))) from None
     n = report.rejected_total
     if as_json:
         echo_json(report.to_json())
@@ -357,6 +373,17 @@ def import_(ctx: click.Context, file: Path, as_json: bool) -> None:
             click.echo(f"  … and {n - 20} more")
     if n:
         raise TequioError(f"{n} of {report.accepted + report.duplicates + n} records were rejected")
+
+
+def _frames_in(path: Path) -> int | None:
+    """How many records a stream file holds, for the interrupted line; None if too big to count now."""
+    try:
+        if path.stat().st_size > COUNT_LIMIT:
+            return None
+        with path.open("rb") as f:
+            return sum(1 for _ in FrameReader(f))
+    except (OSError, StreamError):
+        return None
 
 
 @records.command("rejected")

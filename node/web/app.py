@@ -14,6 +14,7 @@ import functools
 import inspect
 import logging
 import secrets
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -74,7 +75,8 @@ class WebRoute:
 
 @dataclass(frozen=True)
 class MenuItem:
-    """A link in every page's menu, shown to people with at least ``role``; ``label`` is a catalog msgid."""
+    """A link in every page's menu, shown to people with at least ``role`` (``"public"``: to anyone,
+    logged in or not); ``label`` is a catalog msgid."""
 
     label: str
     path: str
@@ -154,6 +156,12 @@ def user_of(request: web.Request) -> User | None:
     return request.get(USER)
 
 
+def lang_of(request: web.Request) -> str:
+    """The interface language of this request ("es", "en"), for handlers that pick content by it."""
+    lang = request.get(LANG)
+    return lang.code if lang is not None else "en"
+
+
 async def audit(request: web.Request, action: str, detail: str = "", record: bytes | str = b"") -> None:
     """Write one line of the local audit log naming the person (never a record, never synced)."""
     ctx = request.app[CTX]
@@ -208,7 +216,8 @@ async def render(
         "menu": [
             m
             for m in sorted(ctx.menu, key=lambda m: (m.order, m.path))
-            if user and role_at_least(user.role, m.role)
+            # role "public": shown to anyone, logged in or not (a public handbook's readers)
+            if m.role == "public" or (user and role_at_least(user.role, m.role))
         ],
         "path": request.path,
         "csrf_field": CSRF_FIELD,
@@ -482,13 +491,16 @@ async def start_web(
     if tls:
         ensure_certificate(node.home, node.name)
         ssl = ssl_context(node.home)
+    from tequio.federation.listener import ConnectionGuard, ListenerLimits, RefusalLog, start_listener
+
     app = make_web_app(node, fed, tls=tls, bind_host=host)
-    runner = web.AppRunner(app, handle_signals=False, access_log=None)
-    await runner.setup()
+    # Its own guard, as the federation listener and the local API have: idle connections and a
+    # stranger's flood of them cannot take the descriptors the other listeners need.
+    limits = ListenerLimits(max_connections=128, max_per_host=32, fd_reserve=160, header_timeout_s=30)
+    guard = ConnectionGuard(limits, RefusalLog("web pages", time.monotonic))
     try:
-        await web.TCPSite(runner, host, port, ssl_context=ssl).start()
+        runner, _bound = await start_listener(app, host, port, guard, ssl)
     except OSError as e:
-        await runner.cleanup()
         raise TequioError(
             f"cannot listen on {host}:{port} for the web pages: {e.strerror}; choose another port"
         ) from None

@@ -31,7 +31,10 @@ def sources() -> Iterator[tuple[str, Path]]:
         yield "python", p
     for p in sorted((_WEB / "templates").glob("*.html")):
         yield "jinja2", p
-    for plugin in ("voting", "evidence"):
+    # Every built-in plugin with pages (a web.py or templates/), so a new plugin's strings are checked too.
+    for plugin in sorted(
+        d.name for d in _PLUGINS.iterdir() if (d / "web.py").exists() or (d / "templates").is_dir()
+    ):
         web = _PLUGINS / plugin / "web.py"
         if web.exists():
             yield "python", web

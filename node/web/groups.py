@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from tequio.governance import ADMIT, CORE_METHODS, REMOVE, RULES, effective_action, rule_for
+from tequio.governance import ADMIT, CORE_METHODS, REMOVE, ROLES, RULES, effective_action, rule_for
 from tequio.schemas import fingerprint
 
 from ..errors import TequioError
@@ -176,6 +176,7 @@ def _show(node: Node, gid: str) -> dict[str, Any] | None:
         "rules": rules,
         "admit_needs": rule_words(rule_for(st, ADMIT, actions)),
         "remove_needs": rule_words(rule_for(st, REMOVE, actions)),
+        "roles_needs": rule_words(rule_for(st, ROLES, actions)),
         "epoch": st.epoch,
         "stale": st.stale,
         "epochs": epochs,
@@ -258,6 +259,36 @@ async def remove(request: web.Request) -> web.StreamResponse:
     return await _do(request, gid, REMOVE, {"key": key}, _("Remove %(who)s", who=fingerprint(key)), "remove")
 
 
+_ROLE = re.compile(r"[a-z][a-z0-9_-]{0,31}")
+
+
+def roles_from_form(text: str) -> list[str]:
+    """Roles typed as "curator, editor": lower-case names; TequioError naming a bad one."""
+    roles = sorted({r.strip().lower() for r in re.split(r"[,\s]+", text) if r.strip()})
+    for r in roles:
+        if not _ROLE.fullmatch(r):
+            raise TequioError(f"roles: {r!r} is not a role name (letters, digits, - and _)")
+    if len(roles) > 16:
+        raise TequioError("roles: at most 16 roles")
+    return roles
+
+
+async def set_roles(request: web.Request) -> web.StreamResponse:
+    gid = _gid(request)
+    form = await request.post()
+    key = _key(str(form.get("key", "")))
+    if key is None:
+        await flash(request, _("Choose the member whose roles change."), "error")
+        raise redirect(f"/groups/{gid}")
+    try:
+        roles = roles_from_form(str(form.get("roles", ""))[:600])
+    except TequioError as e:
+        await flash(request, message(str(e)), "error")
+        raise redirect(f"/groups/{gid}") from None
+    title = _("Roles of %(who)s: %(roles)s", who=fingerprint(key), roles=", ".join(roles) or _("none"))
+    return await _do(request, gid, ROLES, {"key": key, "roles": roles}, title, "roles")
+
+
 def rule_from_form(form: Any) -> dict[str, Any]:
     """The rule a person described in the rules form; TequioError with what is wrong."""
     by = str(form.get("by", ""))
@@ -315,5 +346,6 @@ ROUTES = [
     WebRoute("GET", "/groups/{gid}", show),
     WebRoute("POST", "/groups/{gid}/admit", admit, role="admin"),
     WebRoute("POST", "/groups/{gid}/remove", remove, role="admin"),
+    WebRoute("POST", "/groups/{gid}/roles", set_roles, role="admin"),
     WebRoute("POST", "/groups/{gid}/rules", change_rule, role="admin"),
 ]
