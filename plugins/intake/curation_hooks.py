@@ -1,9 +1,12 @@
-"""The curation half of the intake plugin's hooks: its record kinds and the curator action."""
+"""The curation half of the intake plugin's hooks: its record kinds, the curator action, the commands."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from tequio.governance import Action
 from tequio.node import Kind, hookimpl
+from tequio.node.cli import lazy_command
 
 from .curation import ACTIONS, KINDS
 
@@ -16,3 +19,14 @@ def register_kinds() -> list[Kind]:
 @hookimpl
 def register_actions() -> list[Action]:
     return list(ACTIONS)
+
+
+@hookimpl
+def register_commands() -> list[Any]:
+    return [
+        lazy_command(
+            "intake",
+            "tequio.plugins.intake.curation_cli:intake",
+            "Public submissions: the curators' queue, tags, questions to witnesses.",
+        )
+    ]
