@@ -9,14 +9,23 @@ from tequio.node import hookimpl
 from tequio.node.cli import lazy_command
 
 if TYPE_CHECKING:
+    from tequio.governance import Action
     from tequio.node import Kind
 
 
 @hookimpl
 def register_kinds() -> list[Kind]:
+    from .curation import KINDS as CURATION_KINDS
     from .records import KINDS
 
-    return list(KINDS)
+    return [*KINDS, *CURATION_KINDS]
+
+
+@hookimpl
+def register_actions() -> list[Action]:
+    from .curation import ACTIONS
+
+    return list(ACTIONS)
 
 
 @hookimpl
@@ -49,6 +58,5 @@ def register_web_templates() -> list[Path]:
     return [Path(__file__).parent / "templates"]
 
 
-# curation (h12b)
-# The curation hooks (queue, tags, questions, the intake.curate action) are added here at merge.
-# end curation (h12b)
+# Curation (curation*.py: the queue, tags, questions, the intake.curate action) adds its kinds and
+# action above; its commands are subcommands of the one ``tequio intake`` group (cli.py).

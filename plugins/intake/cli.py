@@ -79,3 +79,14 @@ def host(ctx: click.Context, call: str, as_json: bool) -> None:
         echo_json(c.to_json())
     else:
         click.echo(f"this node serves the drop for {c.id.hex()[:16]} at /intake/c/{c.id.hex()}")
+
+
+def _with_curation() -> None:
+    """The curators' commands (queue, tag, ask …) live in curation_cli.py; one ``tequio intake`` group."""
+    from .curation_cli import intake as curation
+
+    for name, command in curation.commands.items():
+        intake.add_command(command, name)
+
+
+_with_curation()

@@ -1,0 +1,107 @@
+"""``tequio intake queue / tag / ask``: the curators' side of the intake plugin."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from tequio.node.cli import echo_json, open_node
+
+from .curation_queue import CurationError, ask, queue, tag
+
+__all__ = ["intake"]
+
+
+def _safe(text: object) -> str:
+    """Text from other nodes, with control characters shown escaped so it cannot drive the terminal."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))[:200]
+
+
+@click.group("intake")
+def intake() -> None:
+    """Public submissions: the curators' queue, tags, and questions to witnesses."""
+
+
+@intake.command("queue")
+@click.option("--group", "group", help="Only this coalition (g:GID or GID).")
+@click.option("--all", "show_all", is_flag=True, help="Also show items tagged not relevant.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def queue_cmd(ctx: click.Context, group: str | None, show_all: bool, as_json: bool) -> None:
+    """Evidence awaiting review in the coalition, near-duplicates grouped, with merged tags."""
+    with open_node(ctx) as node:
+        try:
+            rows = [q.to_json() for q in queue(node, group, show_all)]
+        except CurationError as e:
+            raise click.ClickException(str(e)) from None
+    if as_json:
+        echo_json(rows)
+        return
+    for r in rows:
+        flag = "  TIME DIFFERS" if r["time_differs"] else ""
+        click.echo(f"[{r['group']}] {r['id'][:16]}  {r['state']:<15} {_safe(r['title'])}{flag}")
+        if r["stated_time"] or r["camera_time_ms"] is not None:
+            click.echo(f"      stated {_safe(r['stated_time']) or '?'}  camera {r['camera_time_ms'] or '?'}")
+        if r["tags"]:
+            click.echo("      " + "  ".join(f"{k}={_safe(v)}" for k, v in r["tags"].items()))
+    if not rows:
+        click.echo("the queue is empty", err=True)
+
+
+@intake.command("tag")
+@click.argument("item")
+@click.option("--incident")
+@click.option("--place")
+@click.option("--people", multiple=True, help="Repeat for each person or group present.")
+@click.option("--injuries")
+@click.option("--units", multiple=True, help="Police units (repeat).")
+@click.option("--plates", multiple=True, help="Vehicle plates (repeat).")
+@click.option("--not-relevant", "not_relevant", is_flag=True, help="Hide from the queue (kept).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def tag_cmd(
+    ctx: click.Context,
+    item: str,
+    incident: str | None,
+    place: str | None,
+    people: tuple[str, ...],
+    injuries: str | None,
+    units: tuple[str, ...],
+    plates: tuple[str, ...],
+    not_relevant: bool,
+    as_json: bool,
+) -> None:
+    """Tag an item (needs the group's intake.curate rule); other fields stay as they are."""
+    fields: dict[str, Any] = {
+        k: v for k, v in (("incident", incident), ("place", place), ("injuries", injuries)) if v is not None
+    }
+    fields.update({k: list(v) for k, v in (("people", people), ("units", units), ("plates", plates)) if v})
+    if not_relevant:
+        fields["not_relevant"] = True
+    for k, v in fields.items():
+        if any(len(x) > 500 for x in (v if isinstance(v, list) else [v]) if isinstance(x, str)):
+            raise click.ClickException(f"--{k}: each value at most 500 characters")
+    with open_node(ctx) as node:
+        try:
+            iid, merged = tag(node, item, fields)
+        except CurationError as e:
+            raise click.ClickException(str(e)) from None
+    if as_json:
+        echo_json({"item": iid.hex(), "tags": merged})
+    else:
+        click.echo(f"tagged {iid.hex()[:16]}: " + "  ".join(f"{k}={_safe(v)}" for k, v in merged.items()))
+
+
+@intake.command("ask")
+@click.argument("item")
+@click.argument("text")
+@click.pass_context
+def ask_cmd(ctx: click.Context, item: str, text: str) -> None:
+    """Ask the witness of an item a question (shown on the drop's status page)."""
+    with open_node(ctx) as node:
+        try:
+            rid = ask(node, item, text)
+        except CurationError as e:
+            raise click.ClickException(str(e)) from None
+    click.echo(f"question {rid.hex()[:16]} recorded")

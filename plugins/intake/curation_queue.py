@@ -1,0 +1,222 @@
+"""The curators' queue: coalition evidence awaiting review, near-duplicates grouped, with merged tags.
+
+Reads only records through the public Node API (evidence.item / evidence.review by kind name), so the
+intake plugin needs nothing from the evidence plugin's code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from tequio.governance import allowed
+from tequio.node import Node, StoredRecord
+
+from .curation import CURATE, QUESTION, TAG, current_tags, time_differs
+
+__all__ = [
+    "NEAR_BITS",
+    "QUEUE_STATES",
+    "CurationError",
+    "QueueItem",
+    "ask",
+    "find_item",
+    "queue",
+    "tag",
+]
+
+ITEM, REVIEW = "evidence.item", "evidence.review"
+#: Review states the queue shows; "in-progress" is shown as "being reviewed".
+QUEUE_STATES = ("unreviewed", "in-progress")
+#: Perceptual hashes this many bits apart or fewer are near-duplicates (the evidence plugin's threshold).
+NEAR_BITS = 10
+
+
+class CurationError(Exception):
+    """A curation request that cannot be done, with a message for the curator."""
+
+
+@dataclass
+class QueueItem:
+    """One evidence item as a curator sees it in the queue."""
+
+    id: bytes
+    scope: str
+    title: str
+    state: str
+    tags: dict[str, Any]
+    stated: str
+    camera_ms: int | None
+    phash: int | None
+    group: int = 0
+    near: list[bytes] = field(default_factory=list)
+
+    @property
+    def time_flag(self) -> bool:
+        return time_differs(_parse_ms(self.stated), self.camera_ms)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id.hex(),
+            "scope": self.scope,
+            "title": self.title,
+            "state": "being reviewed" if self.state == "in-progress" else self.state,
+            "tags": self.tags,
+            "stated_time": self.stated,
+            "camera_time_ms": self.camera_ms,
+            "time_differs": self.time_flag,
+            "group": self.group,
+            "near_duplicates": [i.hex() for i in self.near],
+        }
+
+
+def _parse_ms(text: str) -> int | None:
+    """A witness's stated time (ISO 8601) in ms since the epoch, or None when it is not one."""
+    try:
+        d = datetime.fromisoformat(text.strip()[:40])
+    except ValueError:
+        return None
+    return int(d.timestamp() * 1000)
+
+
+def item_of(rec: StoredRecord) -> bytes:
+    """The one id of the item a (possibly shared) evidence.item record is about.
+
+    A copy names its intake id only when it is the capturing organisation's own copy (``origin.org`` is
+    its author): a member cannot make its record collect the tags of another organisation's item.
+    """
+    origin = (rec.body or {}).get("origin")
+    if not isinstance(origin, dict) or origin.get("org") != rec.author:
+        return rec.id
+    i = origin.get("item")
+    return i if isinstance(i, bytes) and len(i) == 32 else rec.id
+
+
+def coalition_scopes(node: Node, group: str | None) -> list[str]:
+    """The group scopes to read: the one named, or every group this node is a member of."""
+    if group is not None:
+        scope = group if group.startswith("g:") else "g:" + group
+        st = node.governance.state(scope)
+        if st is None or not st.is_member(node.key):
+            raise CurationError(f"this node is not a member of {scope}")
+        return [scope]
+    return sorted(s for s, st in node.governance.groups() if st.is_member(node.key))
+
+
+def _state(node: Node, scope: str, ids: set[bytes]) -> str:
+    """The latest review status any organisation recorded in the scope for the item (named by its id or
+    by the id of a copy of it, as reviews do)."""
+    latest: tuple[int, str] | None = None
+    for r in node.records(scope=scope, kind=REVIEW):
+        b = r.body or {}
+        if b.get("item") in ids and (latest is None or r.record.ts >= latest[0]):
+            latest = (r.record.ts, str(b.get("status")))
+    return latest[1] if latest else "unreviewed"
+
+
+def _hamming(a: int, b: int) -> int:
+    return bin(a ^ b).count("1")
+
+
+def queue(node: Node, group: str | None = None, show_all: bool = False) -> list[QueueItem]:
+    """Items awaiting review in the coalition scopes, near-duplicates sharing a group number."""
+    out: list[QueueItem] = []
+    seen: set[bytes] = set()
+    for scope in coalition_scopes(node, group):
+        recs = node.records(scope=scope, kind=ITEM)
+        copies: dict[bytes, set[bytes]] = {}
+        for rec in recs:
+            copies.setdefault(item_of(rec), {item_of(rec)}).add(rec.id)
+        for rec in recs:
+            iid, b = item_of(rec), rec.body or {}
+            if iid in seen:
+                continue
+            seen.add(iid)
+            state = _state(node, scope, copies[iid])
+            tags = current_tags(node, iid, scope)
+            if state not in QUEUE_STATES or (tags.get("not_relevant") is True and not show_all):
+                continue
+            ph, cam = b.get("phash"), b.get("camera_time")
+            out.append(
+                QueueItem(
+                    iid,
+                    scope,
+                    str(b.get("title", "")),
+                    state,
+                    tags,
+                    str(b.get("when", "")),
+                    cam if isinstance(cam, int) else None,
+                    ph if isinstance(ph, int) else None,
+                )
+            )
+    _group(out)
+    return sorted(out, key=lambda q: (q.group, q.id))
+
+
+def _group(items: list[QueueItem]) -> None:
+    """Number groups of near-duplicates (union of pairs within ``NEAR_BITS``); singletons get their own."""
+    parent = list(range(len(items)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i, a in enumerate(items):
+        for j in range(i + 1, len(items)):
+            b = items[j]
+            if a.phash is not None and b.phash is not None and _hamming(a.phash, b.phash) <= NEAR_BITS:
+                a.near.append(b.id)
+                b.near.append(a.id)
+                parent[root(j)] = root(i)
+    roots: dict[int, int] = {}
+    for q in sorted(range(len(items)), key=lambda k: items[k].id):
+        items[q].group = roots.setdefault(root(q), len(roots) + 1)
+
+
+def find_item(node: Node, text: str) -> tuple[bytes, str]:
+    """An item in a coalition scope by its id or a unique prefix of 8+ hex characters: (id, scope)."""
+    t = text.strip().lower()
+    if len(t) < 8 or any(c not in "0123456789abcdef" for c in t):
+        raise CurationError("give the item id, or at least 8 hex characters of it")
+    found: dict[bytes, str] = {}
+    for scope in coalition_scopes(node, None):
+        for rec in node.records(scope=scope, kind=ITEM):
+            iid = item_of(rec)
+            if iid.hex().startswith(t):
+                found.setdefault(iid, scope)
+    if not found:
+        raise CurationError(f"no evidence item {text[:70]!r} in this node's coalitions")
+    if len(found) > 1:
+        raise CurationError(f"{text[:70]!r} names {len(found)} items: give more characters")
+    return next(iter(found.items()))
+
+
+def _check_curator(node: Node, scope: str) -> None:
+    """Raise unless this node may curate in the scope (the group's ``intake.curate`` rule)."""
+    st = node.governance.state(scope)
+    if st is None or not st.is_member(node.key):
+        raise CurationError(f"this node is not a member of {scope}")
+    if (why := allowed(st, node.key, CURATE, node.plugins.action_index())) is not None:
+        raise CurationError(f"{CURATE} in that group: {why}")
+
+
+def tag(node: Node, item: str, fields: dict[str, Any]) -> tuple[bytes, dict[str, Any]]:
+    """Publish one curator edit on an item; returns the item id and its merged tags afterwards."""
+    if not fields:
+        raise CurationError("nothing to tag: give at least one field")
+    iid, scope = find_item(node, item)
+    _check_curator(node, scope)
+    node.publish(TAG, {"item": iid, "set": fields}, scope=scope)
+    return iid, current_tags(node, iid, scope)
+
+
+def ask(node: Node, item: str, text: str) -> bytes:
+    """Publish a curator's question to the witness of an item; returns the record id."""
+    if not text.strip() or len(text) > 4000:
+        raise CurationError("the question must be 1 to 4000 characters")
+    iid, scope = find_item(node, item)
+    _check_curator(node, scope)
+    return node.publish(QUESTION, {"item": iid, "text": text}, scope=scope).id

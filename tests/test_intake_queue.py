@@ -1,0 +1,102 @@
+"""Issue 12 §4 over real sync: the curators' queue and two curators tagging one item at the same time on
+two nodes (HTTP on 127.0.0.1, the CLI in subprocesses); the curator rule is enforced."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from PIL import Image
+
+from tequio.node import create_group
+from tequio.plugins.evidence import api as ev
+from tequio.plugins.intake.curation import current_tags
+from tests.test_evidence_items import PHOTOS, ok_json, one_line_error, run
+from tests.test_governance_nodes import Org, orgs, sync_all
+
+__all__ = ["orgs"]
+
+CURATORS = {"intake.curate": {"by": "role", "role": "curator"}}
+
+
+def _near_copy(src: Path, out: Path) -> Path:
+    """The same photo re-encoded smaller: other bytes, the same picture (a near-duplicate)."""
+    im = Image.open(io.BytesIO(src.read_bytes())).convert("RGB")
+    im.resize((im.width // 2, im.height // 2)).save(out, "JPEG", quality=60)
+    return out
+
+
+async def test_two_curators_tag_one_item_at_once_and_both_keep_their_fields(
+    orgs: list[Org], tmp_path: Path
+) -> None:
+    a, b, c = (o.node for o in orgs[:3])
+    _, scope = create_group(a, "Coalición", [(b.key, "B", ["curator"]), (c.key, "C", ["curator"])], CURATORS)
+    first = ev.intake(a, PHOTOS[0], "Detención en el Zócalo", consent="yes", when="2026-11-20T18:00:00")
+    ev.share(a, first.sha256, scope)
+    again = ev.intake(a, _near_copy(PHOTOS[0], tmp_path / "again.jpg"), "Misma foto", consent="yes")
+    ev.share(a, again.sha256, scope)
+    other = ev.intake(a, PHOTOS[1], "Otra", consent="yes")
+    ev.share(a, other.sha256, scope)
+    await sync_all(orgs[:3])
+
+    queued = ok_json(b.home, "intake", "queue", "--group", scope)
+    assert {q["id"] for q in queued} == {first.id.hex(), again.id.hex(), other.id.hex()}
+    group_of = {q["id"]: q["group"] for q in queued}
+    assert group_of[first.id.hex()] == group_of[again.id.hex()] != group_of[other.id.hex()]
+    assert all(q["state"] == "unreviewed" for q in queued)
+
+    # B and C tag the same item before either has seen the other's edit.
+    item = first.id.hex()
+    got_b = ok_json(b.home, "intake", "tag", item[:12], "--place", "Zócalo", "--units", "UPM 12")
+    got_c = ok_json(c.home, "intake", "tag", item[:12], "--plates", "ABC-123", "--plates", "XYZ-9",
+                    "--people", "3 jóvenes")  # fmt: skip
+    assert got_b["tags"] == {"place": "Zócalo", "units": ["UPM 12"]}
+    assert got_c["tags"] == {"people": ["3 jóvenes"], "plates": ["ABC-123", "XYZ-9"]}
+    await sync_all(orgs[:3])
+    want = {"people": ["3 jóvenes"], "place": "Zócalo", "plates": ["ABC-123", "XYZ-9"], "units": ["UPM 12"]}
+    for n in (a, b, c):
+        assert current_tags(n, first.id, scope) == want
+    shown = {q["id"]: q for q in ok_json(a.home, "intake", "queue")}
+    assert shown[item]["tags"] == want
+    assert shown[item]["stated_time"] == "2026-11-20T18:00:00"
+
+    # Not relevant: hidden, kept, back with --all.
+    ok_json(c.home, "intake", "tag", other.id.hex(), "--not-relevant")
+    assert other.id.hex() not in {q["id"] for q in ok_json(c.home, "intake", "queue")}
+    assert other.id.hex() in {q["id"] for q in ok_json(c.home, "intake", "queue", "--all")}
+
+    # An item once reviewed leaves the queue; "in-progress" shows as being reviewed.
+    ev.review(b, again.sha256, "in-progress", [], "mirando", scope=scope)
+    states = {q["id"]: q["state"] for q in ok_json(b.home, "intake", "queue")}
+    assert states[again.id.hex()] == "being reviewed"
+    ev.review(b, again.sha256, "verified", ["source"], "testigos", scope=scope)
+    assert again.id.hex() not in {q["id"] for q in ok_json(b.home, "intake", "queue")}
+
+    # The curator rule: A (no curator role) and D (not a member) are refused, nothing is published.
+    before = len(a.records(kind="intake.tag"))
+    assert "intake.curate" in one_line_error(run(a.home, "intake", "tag", item, "--place", "otro"))
+    assert "intake.curate" in one_line_error(run(a.home, "intake", "ask", item, "¿Hora?"))
+    d = orgs[3].node
+    assert "no evidence item" in one_line_error(run(d.home, "intake", "tag", item, "--place", "x"))
+    assert len(a.records(kind="intake.tag")) == before
+    r = run(b.home, "intake", "ask", item[:12], "¿A qué hora tomó la foto?")
+    assert r.code == 0, r.err
+    assert [x.body["text"] for x in b.records(scope=scope, kind="intake.question") if x.body] == [
+        "¿A qué hora tomó la foto?"
+    ]
+
+
+async def test_hostile_input_to_the_curation_commands(orgs: list[Org]) -> None:
+    a, b = orgs[0].node, orgs[1].node
+    _, scope = create_group(a, "G", [(b.key, "B", [])])
+    got = ev.intake(a, PHOTOS[2], "Foto", consent="yes")
+    ev.share(a, got.sha256, scope)
+    for bad in ("", "zz", "1234", "g" * 64, "\x1b[2J" * 10):
+        assert "hex" in one_line_error(run(a.home, "intake", "tag", bad, "--place", "x"))
+    assert "nothing to tag" in one_line_error(run(a.home, "intake", "tag", got.id.hex()))
+    assert "500" in one_line_error(run(a.home, "intake", "tag", got.id.hex(), "--place", "x" * 501))
+    assert "4000" in one_line_error(run(a.home, "intake", "ask", got.id.hex(), "x" * 4001))
+    assert "not a member" in one_line_error(run(a.home, "intake", "queue", "--group", "g:" + "00" * 16))
+    ok_json(a.home, "intake", "tag", got.id.hex(), "--place", "\x1b[2Jplaza")
+    r = run(a.home, "intake", "queue")
+    assert r.code == 0 and "\x1b" not in r.out
