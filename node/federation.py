@@ -140,14 +140,18 @@ class NodeSyncHost:
         public ones, the peer's own, direct ones to it, and those of groups it is a member of."""
         scopes = [PUBLIC, "d:" + peer.hex(), *self.visible_groups(peer)]
         marks = ",".join("?" * len(scopes))
-        rows = self.store.conn.execute(
-            "SELECT f.author, f.scope, r.wire, r.n FROM records r JOIN feeds f ON f.id = r.feed"
-            f" WHERE r.n > ? AND (f.scope IN ({marks}) OR f.author = ?) ORDER BY r.n LIMIT ?",
-            (position, *scopes, peer, limit),
-        ).fetchall()
-        if not self.node.governance.relay_cuts():
-            return rows
-        return [r for r in rows if self.relayable(r[0], r[1], r[2])]  # E6: hidden ones never pushed
+        while True:
+            rows = self.store.conn.execute(
+                "SELECT f.author, f.scope, r.wire, r.n FROM records r JOIN feeds f ON f.id = r.feed"
+                f" WHERE r.n > ? AND (f.scope IN ({marks}) OR f.author = ?) ORDER BY r.n LIMIT ?",
+                (position, *scopes, peer, limit),
+            ).fetchall()
+            if not self.node.governance.relay_cuts():
+                return rows
+            kept = [r for r in rows if self.relayable(r[0], r[1], r[2])]  # E6: never pushed
+            if kept or len(rows) < limit:  # an empty answer means "nothing after", so never for a skip
+                return kept
+            position = rows[-1][3]
 
     def wanted_blobs(self, limit: int) -> list[tuple[bytes, int]]:
         wanted = [(h, size) for h, size in self.store.blob_refs(limit * 4) if not self.node.blobs.has(h)]

@@ -9,6 +9,7 @@ its peers (one of which holds more of B's feed) is penalised.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from tequio.federation.bundles import read_bundle
@@ -115,3 +116,28 @@ async def test_a_hidden_record_is_never_relayed_in_sync_push_or_bundle(tmp_path:
     assert import_bundle(n["D"], out).report.rejected == []
     for node in n.values():
         node.close()
+
+
+def test_the_evidence_index_drops_a_review_that_lost_its_authority(make_node: Callable[..., Node]) -> None:
+    """E6 in a real plugin table: B's evidence review written after its removal, indexed by C before the
+    removal arrived, leaves C's ``evidence_index`` when it does; the one from before stays."""
+    na, nb, nc = (make_node(f"Org {x}", seed=60 + i) for i, x in enumerate("ABC"))
+    rules = {ADMIT: BY_MEMBER, REMOVE: BY_MEMBER, ROLES: BY_MEMBER, RULES: BY_MEMBER}
+    _gid, scope = create_group(na, "Red", [(nb.key, "B", []), (nc.key, "C", [])], rules)
+    nb.ingest(list(na.export(scope)))
+    review = {"sha256": b"\x11" * 32, "item": b"\x22" * 32, "status": "verified"}
+    r1 = nb.publish("evidence.review", review, scope=scope)
+    na.ingest([r1.record.wire])
+    before = list(na.export(scope))
+    assert not act(na, scope, REMOVE, {"key": nb.key}).proposal
+    r2 = nb.publish("evidence.review", review | {"status": "false"}, scope=scope)  # B was not told
+    nc.ingest(before)
+    nc.ingest(list(nb.export(scope)))
+
+    def indexed() -> set[bytes]:
+        return {rid for (rid,) in nc.db.execute("SELECT record FROM evidence_index")}
+
+    assert indexed() == {r1.id, r2.id}
+    nc.ingest(list(na.export(scope)))  # the removal
+    assert indexed() == {r1.id}
+    assert r2.id in nc.governance.hidden()
