@@ -159,7 +159,11 @@ class NodeSyncHost:
         return wanted[:limit]
 
     def may_fetch(self, peer: bytes, h: bytes) -> bool:
-        return any(self.may_read(peer, a, s) for a, s in self.store.blob_scopes(h))
+        if not self.node.governance.relay_cuts():
+            return any(self.may_read(peer, a, s) for a, s in self.store.blob_scopes(h))
+        hidden = self.node.governance.hidden()  # E6: a blob only hidden records refer to is not handed on
+        refs = self.store.blob_records(h)
+        return any(rid not in hidden and self.may_read(peer, a, s) for rid, a, s in refs)
 
     def ingest(self, wires: Sequence[bytes], source: str) -> IngestSummary | Awaitable[IngestSummary]:
         if self.off_loop is not None:

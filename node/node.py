@@ -250,10 +250,7 @@ class Node:
             projections.initialise(self.store, [name for name, _, _ in impls])
             if self._identity is not None:
                 projections.catch_up(self, impls, self._from_row)
-                if self.governance.hidden():  # E6: withdraw what lost authority while it was closed
-                    ignoring = list(self.plugins.impls("on_records_ignored"))
-                    with self.store.write():
-                        projections.withdraw(self, ignoring, self._from_row)
+                projections.withdraw_ignored(self, self._from_row, transaction=True)  # E6, while closed
         except BaseException:
             self.close()
             raise
@@ -600,7 +597,7 @@ class Node:
             except Exception:
                 log.exception("plugin %s failed to project %d records", name, len(records))
         # E6: records projected earlier may have lost their authority with this batch (a removal)
-        projections.withdraw(self, list(self.plugins.impls("on_records_ignored")), self._from_row)
+        projections.withdraw_ignored(self, self._from_row)
 
     def _fork_detected(self, proof: ForkProof) -> None:
         for name, fn, argnames in self.plugins.impls("on_fork"):

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from .records import StoredRecord
     from .store import Store
 
-__all__ = ["catch_up", "initialise", "lags", "set_mark", "withdraw"]
+__all__ = ["catch_up", "initialise", "lags", "set_mark", "to_withdraw", "withdraw", "withdraw_ignored"]
 
 PREFIX = "projected:"
 #: ``ignored:<plugin>:<record id hex>``: the plugin was told that record lost its authority (E6)
@@ -86,19 +86,18 @@ def catch_up(
             after = rows[-1][0]
 
 
-def withdraw(
-    node: Node,
-    impls: list[tuple[str, Callable[..., Any], list[str]]],
-    to_record: Callable[[tuple], StoredRecord],
-) -> None:
-    """E6: hand each plugin, once, the records it projected that have since lost their authority
-    (``on_records_ignored``), so that it takes them out of its tables. Inside the caller's write
-    transaction; each plugin in its own savepoint, as for projections."""
+Withdrawal = list[tuple[str, Callable[..., Any], list[str], list[tuple]]]
+
+
+def to_withdraw(node: Node, impls: list[tuple[str, Callable[..., Any], list[str]]]) -> Withdrawal:
+    """E6: for each plugin, the stored rows it projected that have since lost their authority and
+    that it was not told of yet (reads only)."""
     hidden = node.governance.hidden()
     if not hidden:
-        return
+        return []
     store = node.store
     marks = _marks(store)
+    out: Withdrawal = []
     for name, fn, argnames in impls:
         told = {
             k[len(IGNORED) + len(name) + 1 :]
@@ -109,8 +108,17 @@ def withdraw(
         # Only what it projected: later ones are never projected (catch_up skips hidden records).
         rows = [r for rid in sorted(hidden) if rid.hex() not in told and (r := store.get(rid)) is not None]
         rows = [r for r in rows if r[0] <= marks.get(name, 0)]
-        if not rows:
-            continue
+        if rows:
+            out.append((name, fn, argnames, rows))
+    return out
+
+
+def withdraw(node: Node, todo: Withdrawal, to_record: Callable[[tuple], StoredRecord]) -> None:
+    """E6: hand each plugin, once, the records of ``to_withdraw`` (``on_records_ignored``), so that it
+    takes them out of its tables. Inside the caller's write transaction; each plugin in its own
+    savepoint, as for projections."""
+    store = node.store
+    for name, fn, argnames, rows in todo:
         args = {"node": node, "db": store.db, "records": [to_record(r) for r in rows]}
         try:
             with store.db.atomic():
@@ -121,3 +129,16 @@ def withdraw(
                 )
         except Exception:
             log.exception("plugin %s failed to withdraw %d ignored records", name, len(rows))
+
+
+def withdraw_ignored(
+    node: Node, to_record: Callable[[tuple], StoredRecord], transaction: bool = False
+) -> None:
+    """E6: ``withdraw`` what lost authority, for every ``on_records_ignored`` plugin; with
+    ``transaction``, in a write transaction of its own, opened only when there is something to do."""
+    todo = to_withdraw(node, list(node.plugins.impls("on_records_ignored")))
+    if todo and transaction:
+        with node.store.write():
+            withdraw(node, todo, to_record)
+    elif todo:
+        withdraw(node, todo, to_record)
