@@ -46,7 +46,10 @@ def _scenario(tmp_path: Path) -> tuple[dict[str, Node], str, bytes, bytes]:
     n["A"].ingest([b1.record.wire])
     before = list(n["A"].export(scope))
     assert not act(n["A"], scope, REMOVE, {"key": n["B"].key}).proposal
-    b2 = n["B"].publish("core.note", {"text": LATE}, scope=scope)
+    f = tmp_path / "adjunto.txt"
+    f.write_bytes(b"descarguen esto " * 500)
+    ref, keys = n["B"].attach(f, scope, "text/plain")
+    b2 = n["B"].publish("core.note", {"text": LATE}, scope=scope, blobs=[ref], keys=keys)
     for x in "CG":
         n[x].ingest(before)
         n[x].ingest(list(n["B"].export(scope)))
@@ -76,6 +79,9 @@ async def test_a_hidden_record_is_never_relayed_in_sync_push_or_bundle(tmp_path:
         cut = c.governance.relay_cuts().get((n["B"].key, scope))
         b1_rec = c.get(b1)
         assert b1_rec is not None and cut == (b1_rec.record.seq, b1)
+        (blob,) = c.store.conn.execute("SELECT hash FROM blob_refs WHERE record = ?", (b2,)).fetchone()
+        assert not feds["C"].host.may_fetch(n["D"].key, blob)  # nor its blob
+        assert feds["G"].host.may_fetch(n["D"].key, blob)  # (G, without the removal, would)
         # sync, both ways: D gets b1 and not b2; a second round is in sync (the heads agree)
         rounds = [await feds["D"].syncer.sync(c.key), await feds["C"].syncer.sync(n["D"].key)]
         assert [(r.rejected_here, r.rejected_there) for r in rounds] == [(0, 0), (0, 0)]
