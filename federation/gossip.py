@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from tequio.schemas import fingerprint
@@ -50,8 +50,11 @@ class Gossip:
         config: GossipConfig,
         rng: random.Random,
         clock: Callable[[], int],
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
+        """``sleep`` waits between retries of a busy peer; injected so tests need no wall time."""
         self.syncer = syncer
+        self.sleep = sleep
         self.peers = peers
         self.host = host
         self.config = config
@@ -113,7 +116,7 @@ class Gossip:
             except FedError as e:
                 if e.code != "busy" or i == attempts - 1:
                     raise
-                await asyncio.sleep(0.2 * 2**i * self.rng.uniform(0.5, 1.5))
+                await self.sleep(0.2 * 2**i * self.rng.uniform(0.5, 1.5))
         raise AssertionError("unreachable")  # the loop returns or raises
 
     async def round(self) -> list[SyncResult]:

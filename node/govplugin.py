@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from tequio.governance import KIND_ACT, KIND_CLOSE, KIND_GROUP, KIND_KEYS, KIND_PROPOSAL
-from tequio.governance.models import ActBody, CloseBody, GroupBody, KeysBody, ProposalBody, WelcomeBody
+from typing import TYPE_CHECKING
 
 from .hookspecs import hookimpl
-from .kinds import Kind
+
+if TYPE_CHECKING:
+    from .kinds import Kind
 
 #: The name this plugin is registered under; TEQUIO_PLUGINS cannot leave it out.
 NAME = "gov"
@@ -14,6 +15,11 @@ NAME = "gov"
 
 @hookimpl
 def register_kinds() -> list[Kind]:
+    from tequio.governance import KIND_ACT, KIND_CLOSE, KIND_GROUP, KIND_KEYS, KIND_PROPOSAL
+    from tequio.governance.models import ActBody, CloseBody, GroupBody, KeysBody, ProposalBody, WelcomeBody
+
+    from .kinds import Kind
+
     return [
         Kind(KIND_GROUP, GroupBody, "The genesis of a group: name, members, rules."),
         Kind(KIND_KEYS, KeysBody, "An epoch key sealed to each member of a group."),

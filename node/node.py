@@ -474,13 +474,10 @@ class Node:
         progress: Callable[[int], None] | None = None,
         report: IngestReport | None = None,
     ) -> IngestReport:
-        """Ingest a stream of concatenated wire records in batches of ``ingest.batch_size``.
+        """Ingest concatenated wire records in batches, verifying the next while writing this one.
 
-        The next batch is verified (on the verify threads) while this one is written. A stream
-        that breaks part-way keeps what came before and reports the break as a ``malformed``
-        rejection at the index where reading stopped. Batches are counted into ``report`` if given,
-        so a caller stopped part-way (Ctrl-C) still knows how far it got.
-        """
+        A stream broken part-way keeps what came before, the break a ``malformed`` rejection where
+        reading stopped. Counted into ``report`` if given (so it survives a Ctrl-C)."""
         head = stream.read(HEAD)
         what = describe_non_records(head)
         if what is not None:

@@ -11,18 +11,22 @@ import logging
 import os
 import sqlite3
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 import click
 import pluggy
-from pydantic import BaseModel
-
-from tequio.governance import CORE_ACTIONS, CORE_METHODS, Action, DecisionMethod
 
 from . import hookspecs
 from .errors import PluginError
-from .kinds import Kind
-from .migrations import MigrationSet
+
+if TYPE_CHECKING:  # the governance core, pydantic and sqlite-utils stay off the path of `tequio --help`
+    from pydantic import BaseModel
+
+    from tequio.governance import Action, DecisionMethod
+
+    from .kinds import Kind
+    from .migrations import MigrationSet
 
 __all__ = ["ENTRY_POINT_GROUP", "ENV_PLUGINS", "PluginHost"]
 
@@ -54,7 +58,8 @@ class PluginHost:
             except ValueError as e:
                 raise PluginError(f"cannot register plugin {plugin!r}: {str(e).splitlines()[0]}") from None
         self._check_hook_names()
-        self.kinds = self._collect_kinds()
+        if strict:
+            _ = self.kinds  # a plugin's bad kind stops the node at open, naming the plugin
         self._methods: dict[str, DecisionMethod] | None = None
         self._actions: list[Action] | None = None
 
@@ -117,7 +122,20 @@ class PluginHost:
                 raise PluginError(f"plugin {name!r}, hook {hook}: {type(e).__name__}: {e}") from e
             yield name, result
 
+    @cached_property
+    def kinds(self) -> dict[str, Kind]:
+        """Every kind plugins registered, by name (collected on first use)."""
+        return self._collect_kinds()
+
+    @property
+    def kind_owner(self) -> dict[str, str]:
+        """The plugin that registered each kind."""
+        _ = self.kinds
+        return self._kind_owner
+
     def _collect_kinds(self) -> dict[str, Kind]:
+        from .kinds import Kind
+
         kinds: dict[str, Kind] = {}
         owner: dict[str, str] = {}
         for plugin, result in self.call_each("register_kinds"):
@@ -134,12 +152,14 @@ class PluginHost:
                     )
                 kinds[kind.name] = kind
                 owner[kind.name] = plugin
-        self.kind_owner = owner
+        self._kind_owner = owner
         return kinds
 
     def decision_methods(self) -> dict[str, DecisionMethod]:
         """Decision methods registered by plugins (the core's trivial ones are added by the fold)."""
         if self._methods is None:
+            from tequio.governance import CORE_METHODS
+
             methods: dict[str, DecisionMethod] = {}
             for plugin, result in self.call_each("register_decision_methods"):
                 for name, method in (result or {}).items():
@@ -152,6 +172,8 @@ class PluginHost:
     def actions(self) -> list[Action]:
         """Governance actions plugins declare."""
         if self._actions is None:
+            from tequio.governance import CORE_ACTIONS, Action
+
             found: dict[str, Action] = {a.name: a for a in CORE_ACTIONS}
             out: list[Action] = []
             for plugin, result in self.call_each("register_actions"):
@@ -167,6 +189,8 @@ class PluginHost:
 
     def action_index(self) -> dict[str, Action]:
         """Core and plugin actions by name, as the fold sees them."""
+        from tequio.governance import CORE_ACTIONS
+
         return {a.name: a for a in (*CORE_ACTIONS, *self.actions())}
 
     def action_for_kind(self, kind: str) -> str | None:
@@ -177,6 +201,8 @@ class PluginHost:
         return None
 
     def migrations(self) -> list[MigrationSet]:
+        from .migrations import MigrationSet
+
         sets: list[MigrationSet] = []
         for plugin, result in self.call_each("register_migrations"):
             for ms in result or []:
@@ -193,6 +219,8 @@ class PluginHost:
 
     def config_sections(self) -> dict[str, type[BaseModel]]:
         """The tequio.toml sections plugins declared (register_config), checked for clashes."""
+        from pydantic import BaseModel
+
         from .config import Config
 
         out: dict[str, type[BaseModel]] = {}

@@ -6,6 +6,7 @@ import os
 import random
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -127,3 +128,13 @@ def cli(tmp_path: Path) -> Callable[..., CliResult]:
 
     run.home = home  # type: ignore[attr-defined]
     return run
+
+
+def wait_until(what: str, check: Callable[[], bool], timeout: float = 60, every: float = 0.1) -> None:
+    """Poll ``check`` until it holds; the timeout only bounds a hung test, it asserts no speed."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")

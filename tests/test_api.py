@@ -29,7 +29,7 @@ def served(tmp_path: Path) -> Iterator[tuple[str, str, dict[str, str]]]:
         subprocess.run([TEQUIO, "info", "--json"], env=env, check=True, capture_output=True).stdout
     )["api_token"]
     proc = subprocess.Popen(
-        [TEQUIO, "serve", "--api-port", "0", "--web-port", "0"],
+        [TEQUIO, "serve", "--api-port", "0", "--fed-port", "0", "--web-port", "0"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -103,7 +103,7 @@ def test_serve_refuses_a_port_in_use(served) -> None:
     url, _, env = served
     port = re.search(r":(\d+)/", url).group(1)
     r = subprocess.run(
-        [TEQUIO, "serve", "--api-port", port, "--web-port", "0"],
+        [TEQUIO, "serve", "--api-port", port, "--fed-port", "0", "--web-port", "0"],
         env=env,
         capture_output=True,
         text=True,
@@ -135,6 +135,33 @@ async def client(node: Node) -> AsyncIterator[tuple[TestClient, dict[str, str]]]
             "not JSON",
         ),
         ("post", "/api/v1/records", {"json": {"kind": 1}}, 400, "expected"),
+        (
+            "post",
+            "/api/v1/records",
+            {
+                "data": b'{"kind": "core.note", "body": {"text": "one", "text": "two"}}',
+                "headers": {"Content-Type": "application/json"},
+            },
+            400,
+            "appears twice",
+        ),
+        (
+            "post",
+            "/api/v1/records",
+            {
+                "data": b'{"kind": "core.note", "body": {"text": NaN}}',
+                "headers": {"Content-Type": "application/json"},
+            },
+            400,
+            "NaN",
+        ),
+        (
+            "post",
+            "/api/v1/records",
+            {"data": b"[" * 5000 + b"]" * 5000, "headers": {"Content-Type": "application/json"}},
+            400,
+            "nested",
+        ),
         (
             "post",
             "/api/v1/records",

@@ -7,7 +7,6 @@ import os
 import re
 import signal
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +15,7 @@ import pytest
 
 from tequio.federation.invites import Invite
 from tequio.node.identity import load_identity
-from tests.conftest import TEQUIO
+from tests.conftest import TEQUIO, wait_until
 
 
 @dataclass
@@ -36,15 +35,6 @@ class Org:
 
     def ids(self) -> set[str]:
         return {r["id"] for r in self.json("records", "list", "--limit", "0")}  # type: ignore[union-attr]
-
-
-def _wait(what: str, check: Callable[[], bool], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture
@@ -122,7 +112,7 @@ def test_three_organisations_converge_through_invites_and_gossip(orgs: Callable[
         a.run("publish", "core.note", "--body", '{"text": "de A para la coalición"}', "--json").stdout
     )
     c.run("publish", "core.note", "--body", '{"text": "de C"}')
-    _wait("all three to hold both records", lambda: len(a.ids()) == len(b.ids()) == len(c.ids()) == 2)
+    wait_until("all three to hold both records", lambda: len(a.ids()) == len(b.ids()) == len(c.ids()) == 2)
     assert rid["id"] in c.ids()
     # `tequio sync` prints what moved: nothing now.
     r = b.run("sync")
@@ -136,7 +126,7 @@ def test_a_peer_added_while_serve_runs_is_synced_without_a_restart(orgs: Callabl
     for i in range(3):
         a.run("publish", "core.note", "--body", json.dumps({"text": f"antes de conocernos {i}"}))
     _connect(a, b)  # `peer add` runs in its own process; both serves pick the new peer up
-    _wait("B to catch up", lambda: len(b.ids()) == 3)
+    wait_until("B to catch up", lambda: len(b.ids()) == 3)
 
 
 def test_invites_that_must_be_refused(orgs: Callable[[str], Org]) -> None:
@@ -266,7 +256,7 @@ def test_a_partition_heals_with_nothing_lost(orgs: Callable[[str], Org]) -> None
     _connect(a, b)
     _connect(b, c)
     a.run("publish", "core.note", "--body", '{"text": "antes del corte"}')
-    _wait("the first record everywhere", lambda: len(c.ids()) == 1)
+    wait_until("the first record everywhere", lambda: len(c.ids()) == 1)
     b.proc.send_signal(signal.SIGTERM)  # the link through B goes down
     b.proc.wait(timeout=20)
     for i in range(2):
@@ -274,5 +264,7 @@ def test_a_partition_heals_with_nothing_lost(orgs: Callable[[str], Org]) -> None
         c.run("publish", "core.note", "--body", json.dumps({"text": f"C durante el corte {i}"}))
     assert len(a.ids()) == 3 and len(c.ids()) == 3
     _serve_on(b, b.fed.split(":")[1])
-    _wait("every record everywhere", lambda: len(a.ids()) == len(b.ids()) == len(c.ids()) == 5, timeout=90)
+    wait_until(
+        "every record everywhere", lambda: len(a.ids()) == len(b.ids()) == len(c.ids()) == 5, timeout=90
+    )
     assert a.ids() == b.ids() == c.ids()

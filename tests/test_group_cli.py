@@ -21,7 +21,7 @@ import pytest
 
 from tequio.node import Node
 from tequio.node.groups import act, create_group
-from tests.conftest import TEQUIO, CliResult
+from tests.conftest import TEQUIO, CliResult, wait_until
 
 HEX32 = re.compile(r"[0-9a-f]{32}")
 HEX64 = re.compile(r"[0-9a-f]{64}")
@@ -296,15 +296,6 @@ def _connect(inviter: Home, joiner: Home) -> None:
     joiner.ok("peer", "add", code)
 
 
-def _wait(what: str, check: Callable[[], bool], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-
-
 @pytest.fixture
 def served(homes: dict[str, Home], tmp_path: Path) -> Iterator[dict[str, Home]]:
     """A, B and C each running ``tequio serve``; stopped (and killed if need be) at teardown."""
@@ -342,14 +333,14 @@ def test_a_group_reaches_its_members_and_no_one_else(served: dict[str, Home]) ->
         seen[h.name] = h.json("records", "list", "--limit", "0")
         return any(r["id"] == rid for r in seen[h.name])
 
-    _wait("B to hold and read the group's note", lambda: holds(b, note))
+    wait_until("B to hold and read the group's note", lambda: holds(b, note))
     (got,) = [r for r in seen[b.name] if r["id"] == note]
     assert got["body"] == {"text": "para la red"} and got["author"] == a.key and got["scope"] == f"g:{gid}"
     (listed,) = b.json("group", "list")
     assert (listed["gid"], listed["name"], listed["members"], listed["member"]) == (gid, "Red", 2, True)
 
     # C syncs with A: it gets A's public note, written after the group records, and nothing of the group.
-    _wait("C to hold A's public note", lambda: holds(c, public))
+    wait_until("C to hold A's public note", lambda: holds(c, public))
     assert {r["scope"] for r in seen[c.name]} == {"public"}
     assert c.json("group", "list") == []
 

@@ -230,3 +230,36 @@ async def test_export_downloads(site: Any) -> None:
         assert r.status == 200 and data.startswith(b"%PDF")
     else:
         assert r.status == 404 and b"tequio[pdf]" in data
+
+
+def test_cli_history_and_diff_of_a_page(tmp_path: Path) -> None:
+    """``tequio handbook diff PAGE REV1 REV2 --lang L --json`` next to ``history --json``, in a subprocess."""
+    import json
+
+    from tests.test_handbook_cli import _tequio
+
+    home = tmp_path / "home"
+
+    def j(*args: str) -> Any:
+        r = _tequio(home, *args)
+        assert r.code == 0, r.err
+        return json.loads(r.out)
+
+    assert _tequio(home, "init", "--name", "Casa").code == 0
+    key = j("info", "--json")["key"]
+    book = j("handbook", "create", "Manual", "--languages", "en", "--editor", key, "--json")["book"]
+    tree = write(
+        tmp_path / "s", {"LICENSE.md": "CC BY 4.0\n", "phones.md": "---\ntitle: Phones\n---\nLock it.\n"}
+    )
+    j("handbook", "import", str(tree), "--book", book, "--format", "suffix", "--json")
+    (tree / "phones.md").write_text("---\ntitle: Phones\n---\nLock it.\nEncrypt it.\n", encoding="utf-8")
+    j("handbook", "import", str(tree), "--book", book, "--format", "suffix", "--json")
+    revs = j("handbook", "history", "phones", "--json")
+    assert [r["lang"] for r in revs] == ["en", "en"] and all(r["trusted"] for r in revs)
+    got = j("handbook", "diff", "phones", "1", "2", "--lang", "en", "--json")
+    assert got["old"] == revs[0]["revision"] and got["new"] == revs[1]["revision"]
+    assert "+Encrypt it." in got["diff"] and set(got["status"].values()) <= {"current", "superseded"}
+    same = j("handbook", "diff", "phones", revs[0]["revision"][:12], revs[1]["revision"][:12], "--json")
+    assert same["diff"] == got["diff"]
+    bad = _tequio(home, "handbook", "diff", "phones", "9", "1", "--lang", "en")
+    assert bad.code != 0 and "not one revision" in bad.err and "Traceback" not in bad.err

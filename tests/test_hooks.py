@@ -260,10 +260,6 @@ def test_docs_example_is_the_whole_plugin(wc: types.ModuleType) -> None:
     assert implemented == set(hook_names())
 
 
-def test_hookspecs_module_is_documented_by_path() -> None:
-    assert Path(hookspecs_module.__file__).name == "hookspecs.py"
-
-
 def test_hook_register_actions(make_node: Callable[..., Node], wc: types.ModuleType) -> None:
     from tequio.node.groups import create_group
 
@@ -345,3 +341,48 @@ def test_hook_on_records_ignored(make_node: Callable[..., Node], wc: types.Modul
     nc.close()
     with Node.open(home, plugins=[wc]) as again:
         assert words(again) == {"antes": 1, "juntas": 1}
+
+
+def documentation_gaps(docs: str) -> list[str]:
+    """What docs/plugins.md gets wrong about the hook specifications: the path it names for them, a hook
+    with no ``### name`` section, or a section whose example takes other arguments than the spec."""
+    import inspect
+
+    gaps = []
+    named = re.findall(r"`([\w/]+/hookspecs\.py)`", docs)
+    actual = Path(hookspecs_module.__file__).resolve().relative_to(ROOT).as_posix()
+    if named != [actual] and actual not in named:
+        gaps.append(f"docs name the hook specifications at {named}, they are at {actual}")
+    for name in hook_names():
+        start = docs.find(f"\n### {name}\n")
+        if start < 0:
+            gaps.append(f"{name}: no section")
+            continue
+        end = docs.find("\n### ", start + 1)
+        section = docs[start : end if end > 0 else len(docs)]
+        spec = list(inspect.signature(getattr(hookspecs_module, name)).parameters)
+        m = re.search(rf"def {name}\(([^)]*)\)", section)
+        if m is None:
+            gaps.append(f"{name}: the section shows no implementation")
+            continue
+        shown = [a.split(":")[0].split("=")[0].strip() for a in m[1].split(",") if a.strip()]
+        if shown != spec:
+            gaps.append(f"{name}: the docs take ({', '.join(shown)}), the spec ({', '.join(spec)})")
+    return gaps
+
+
+def test_hookspecs_module_is_documented_by_path() -> None:
+    """docs/plugins.md names node/hookspecs.py, has a section per hook, and shows its arguments."""
+    assert documentation_gaps(DOCS.read_text(encoding="utf-8")) == []
+
+
+def test_the_docs_check_fails_on_an_undocumented_hook_a_wrong_path_or_other_arguments() -> None:
+    docs = DOCS.read_text(encoding="utf-8")
+    assert documentation_gaps(docs.replace("\n### on_fork\n", "\n### on_forks\n")) == ["on_fork: no section"]
+    moved = docs.replace("`node/hookspecs.py`", "`node/hooks.py`")
+    assert any("they are at node/hookspecs.py" in g for g in documentation_gaps(moved))
+    renamed = docs.replace("def on_records_stored(node, db, records)", "def on_records_stored(node, records)")
+    assert renamed != docs
+    assert documentation_gaps(renamed) == [
+        "on_records_stored: the docs take (node, records), the spec (node, db, records)"
+    ]

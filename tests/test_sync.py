@@ -337,14 +337,16 @@ async def test_a_busy_peer_is_retried_not_failed(make_node: Callable[..., Node])
     c.trust(0, 1)
     c[0].node.publish("core.note", {"text": "espera tu turno"})
     c[0].service._busy.add(c[1].node.key)  # as if a request from B were in flight at A
+    waits: list[float] = []
 
-    async def release() -> None:
-        await asyncio.sleep(0.3)
-        c[0].service._busy.discard(c[1].node.key)
+    async def wait_then_free(seconds: float) -> None:  # no wall time: the retry's wait is injected
+        waits.append(seconds)
+        if len(waits) == 2:
+            c[0].service._busy.discard(c[1].node.key)
 
-    task = asyncio.create_task(release())
+    c[1].gossip.sleep = wait_then_free
     res = await c[1].gossip.sync_with(c[0].node.key)
-    await task
+    assert len(waits) == 2 and 0.1 <= waits[0] <= 0.3 and 0.2 <= waits[1] <= 0.6  # backing off
     assert res is not None and res.accepted_here == 1
 
 

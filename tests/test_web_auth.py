@@ -155,6 +155,13 @@ def _sample(path: str) -> str:
         .replace("{pid}", "0" * 64)
         .replace("{sha}", "0" * 64)
         .replace("{token}", "x" * 48)
+        .replace("{aid}", "0" * 16)
+        .replace("{name}", "volume")
+        .replace("{book}", "0" * 64)
+        .replace("{hash}", "0" * 64)
+        .replace("{page}", "0" * 32)
+        .replace("{lang}", "es")
+        .replace("{fmt}", "html")
     )
 
 

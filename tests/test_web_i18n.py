@@ -95,6 +95,14 @@ def test_node_messages_and_rules_are_said_in_the_page_language() -> None:
         "el consentimiento es «no», no «sí». Primero hay que autorizarla."
     )
     assert message("something the table does not know") == "El nodo dice: something the table does not know"
+    # the fold's and ingest's reasons carry their rule's name in the page's language (issue 11 §3)
+    assert message("G7: the key is not sealed to exactly the members") == (
+        "regla G7 (las claves van exactamente a los miembros): the key is not sealed to exactly the members"
+    )
+    assert message("every node would ignore that: G4: the author was not a member as of its refs").startswith(
+        "todos los nodos ignorarían eso: regla G4 (autoridad cuando se escribió el registro)"
+    )
+    assert message("G99: no such rule") == "El nodo dice: G99: no such rule"
     rule = {
         "by": "decision",
         "method": "yes-no",

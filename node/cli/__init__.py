@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .app import cli, run
     from .context import echo_json, home_of, open_node, progress_bar
+    from .lazy import lazy_command
 
-__all__ = ["cli", "echo_json", "home_of", "main", "open_node", "progress_bar", "run"]
+__all__ = ["cli", "echo_json", "home_of", "lazy_command", "main", "open_node", "progress_bar", "run"]
 
 _WHERE = {
     "cli": "app",
@@ -26,6 +27,7 @@ _WHERE = {
     "home_of": "context",
     "open_node": "context",
     "progress_bar": "context",
+    "lazy_command": "lazy",
 }
 
 

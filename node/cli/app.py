@@ -10,22 +10,80 @@ from pathlib import Path
 import click
 
 from ..errors import PluginError, TequioError
-from ..pluginhost import PluginHost
 from .context import ENV_HOME, CliState
 from .interrupt import Interrupted, say
+from .lazy import LazyCommand
 
 __all__ = ["cli", "run"]
 
 
+#: Built-in commands: name -> (module in tequio.node.cli, attribute, short help). Each module loads
+#: only when its command runs, so ``tequio --help`` imports none of them (tests/test_cli_lazy.py keeps
+#: the short help here equal to the command's own).
+BUILTINS: dict[str, tuple[str, str, str]] = {
+    "init": ("admin", "init", "Create a node: its key, API token, configuration and empty store."),
+    "info": ("admin", "info", "Show this node's key, fingerprint, name, store and local API token."),
+    "plugins": (
+        "admin",
+        "plugins",
+        "List the loaded plugins, their hooks and kinds (and, on a node, records not yet projected).",
+    ),
+    "check": (
+        "admin",
+        "check",
+        "Check the store: SQLite integrity, every feed chain and head, forks on record.",
+    ),
+    "publish": (
+        "records",
+        "publish",
+        "Sign and store a record of KIND as the next in this node's feed; --attach refers to files.",
+    ),
+    "records": ("records", "records", "List, show, export and import records."),
+    "blob": ("records", "blob", "Files that records refer to."),
+    "invite": ("peers", "invite", "Print a signed, expiring invite for another organisation's node."),
+    "peer": ("peers", "peer", "Trusted peers: add, list, block, unblock, remove; nodes seen on the LAN."),
+    "sync": (
+        "peers",
+        "sync",
+        "Run one sync round now with one peer (KEY) or every trusted peer, and say what moved.",
+    ),
+    "group": (
+        "groups",
+        "group",
+        "Coalitions: create one, see it, and admit, remove, re-role members or change its rules.",
+    ),
+    "bundle": (
+        "bundles",
+        "bundle",
+        "Carry records and blobs to a peer without a link: an encrypted file for a USB stick.",
+    ),
+    "serve": (
+        "serve",
+        "serve",
+        "Serve the local API, the federation listener and gossip until Ctrl-C or SIGTERM.",
+    ),
+    "user": (
+        "users",
+        "user",
+        "Accounts of the people (not nodes) who use the web pages: admin, member or reader.",
+    ),
+    "web": ("web", "web", "The node's web pages: their address and certificate, and who did what in them."),
+}
+
+
 class TequioGroup(click.Group):
-    """Built-in commands plus those plugins register, loaded only when a name is not built in."""
+    """Built-in commands plus those plugins register; both listed from stand-ins, loaded when run."""
 
     _plugin_commands: dict[str, click.Command] | None = None
+    _owner: dict[str, str] | None = None
     _broken: dict[str, str] | None = None
 
     def _plugins(self) -> dict[str, click.Command]:
         if self._plugin_commands is None:
+            from ..pluginhost import PluginHost  # pluggy and the plugins: only once asked for
+
             found: dict[str, click.Command] = {}
+            owner: dict[str, str] = {}
             host = PluginHost(strict=False)
             self._broken = dict(host.broken)
             for plugin, cmd in host.commands():
@@ -33,7 +91,8 @@ class TequioGroup(click.Group):
                 if name in self.commands or name in found:
                     raise PluginError(f"plugin {plugin!r} registers a command {name!r} that already exists")
                 found[name] = cmd
-            self._plugin_commands = found
+                owner[name] = plugin
+            self._plugin_commands, self._owner = found, owner
         return self._plugin_commands
 
     def list_commands(self, ctx: click.Context) -> list[str]:
@@ -44,15 +103,35 @@ class TequioGroup(click.Group):
             self._broken = {"plugins": str(e)}
         return sorted([*self.commands, *extra])
 
+    def _entry(self, name: str) -> click.Command | None:
+        """The command or its stand-in, importing nothing."""
+        return self.commands.get(name) or self._plugins().get(name)
+
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        """The commands, then any plugin that did not load and why, so that none vanishes silently."""
-        super().format_commands(ctx, formatter)
+        """The commands from their stand-ins, then any plugin that did not load and why."""
+        rows = [(n, c) for n in self.list_commands(ctx) if (c := self._entry(n)) is not None and not c.hidden]
+        if rows:
+            limit = formatter.width - 6 - max(len(n) for n, _ in rows)
+            with formatter.section("Commands"):
+                formatter.write_dl([(n, c.get_short_help_str(limit)) for n, c in rows])
         if self._broken:
             with formatter.section("Plugins that did not load (their commands are missing)"):
                 formatter.write_dl(sorted(self._broken.items()))
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        return self.commands.get(cmd_name) or self._plugins().get(cmd_name)
+        cmd = self._entry(cmd_name)
+        if not isinstance(cmd, LazyCommand):
+            return cmd
+        if cmd_name in self.commands:
+            return cmd.load()  # a built-in: failing to import is a bug, reported as one
+        try:
+            return cmd.load()
+        except Exception as e:
+            plugin = (self._owner or {}).get(cmd_name, "?")
+            raise PluginError(
+                f"plugin {plugin!r}, command {cmd_name!r} ({cmd.target}) failed to load: "
+                f"{type(e).__name__}: {e}"
+            ) from None
 
     def invoke(self, ctx: click.Context) -> object:
         """Ctrl-C leaves as ``Interrupted``, which click passes through (it would print "Aborted!")."""
@@ -83,11 +162,8 @@ def cli(ctx: click.Context, home: Path | None) -> None:
 
 
 def _register_builtins() -> None:
-    from . import admin, bundles, groups, peers, records, serve, users, web
-
-    for module in (admin, records, peers, groups, bundles, serve, users, web):
-        for cmd in module.COMMANDS:
-            cli.add_command(cmd)
+    for name, (module, attr, short_help) in BUILTINS.items():
+        cli.add_command(LazyCommand(name, f"{__package__}.{module}:{attr}", short_help))
 
 
 _register_builtins()

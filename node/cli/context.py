@@ -10,12 +10,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import click
 
 from ..errors import PassphraseRequired
-from ..node import Node
+
+if TYPE_CHECKING:
+    from ..node import Node
 
 __all__ = ["CliState", "counted", "echo_json", "home_of", "open_node", "progress_bar"]
 
@@ -41,6 +43,8 @@ def open_node(ctx: click.Context, unlock: bool | Literal["if-available"] = True)
     ``unlock=True`` for commands that sign or read restricted records (without the passphrase they
     stop in one line saying how to give it), ``"if-available"`` for listings that can show public
     records sealed, ``False`` for commands that touch neither."""
+    from ..node import Node  # the store and sqlite-utils: not on the path of --help
+
     home = home_of(ctx)
     try:
         node = Node.open(home, unlock=unlock is not False)

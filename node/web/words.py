@@ -207,6 +207,45 @@ _MESSAGES: list[tuple[re.Pattern[str], str]] = [
 ]
 
 
+# The rules of docs/governance.md by number: a reason the fold or ingest gives ("G7: the key is not
+# sealed to exactly the members") is shown with its rule's name in the page's language, then its detail.
+RULE_NAMES: dict[str, str] = {
+    "G1": N_("waiting for earlier records"),
+    "G2": N_("order"),
+    "G3": N_("how a coalition starts"),
+    "G4": N_("authority when the record was written"),
+    "G5": N_("authority now"),
+    "G6": N_("before the start or after the end"),
+    "G7": N_("keys go to exactly the members"),
+    "G8": N_("acts"),
+    "G9": N_("proposals"),
+    "G10": N_("ballots"),
+    "G11": N_("who closes, and when"),
+    "G12": N_("the tally"),
+    "G13": N_("effect"),
+    "G14": N_("entrenched rules"),
+    "G15": N_("key epochs"),
+    "G16": N_("concurrent conflicts"),
+    "G17": N_("secret ballots"),
+    "E5": N_("only members write in a coalition"),
+    "E6": N_("a removed member's later records"),
+}
+_RULE = re.compile(r"(?P<code>[GE]\d{1,2}): (?P<detail>.+)")
+
+
+def _ruled(piece: str) -> str | None:
+    m = _RULE.fullmatch(piece)
+    if m is None or m.group("code") not in RULE_NAMES:
+        return None
+    code = m.group("code")
+    return _(
+        "rule %(code)s (%(name)s): %(detail)s",
+        code=code,
+        name=gettext(RULE_NAMES[code]),
+        detail=m.group("detail"),
+    )
+
+
 def _known(piece: str) -> str | None:
     for pattern, msgid in _MESSAGES:
         m = pattern.fullmatch(piece)
@@ -216,7 +255,7 @@ def _known(piece: str) -> str | None:
                 for k, v in m.groupdict().items()
             }
             return gettext(msgid) % values if values else gettext(msgid)
-    return None
+    return _ruled(piece)
 
 
 def message(text: str) -> str:

@@ -2,33 +2,43 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlite_utils import Database
+from tequio.node import hookimpl
+from tequio.node.cli import lazy_command
 
-from tequio.governance import Action
-from tequio.node import Kind, MigrationSet, Node, StoredRecord, hookimpl
+if TYPE_CHECKING:  # the plugin's internals load in the hooks, so `tequio --help` imports none of them
+    from sqlite_utils import Database
 
-from .records import ACTIONS, KINDS, MIGRATIONS, index_records
+    from tequio.governance import Action
+    from tequio.node import Kind, MigrationSet, Node, StoredRecord
 
 
 @hookimpl
 def register_kinds() -> list[Kind]:
+    from .records import KINDS
+
     return list(KINDS)
 
 
 @hookimpl
 def register_actions() -> list[Action]:
+    from .records import ACTIONS
+
     return list(ACTIONS)
 
 
 @hookimpl
 def register_migrations() -> list[MigrationSet]:
+    from .records import MIGRATIONS
+
     return [MIGRATIONS]
 
 
 @hookimpl
 def on_records_stored(node: Node, db: Database, records: list[StoredRecord]) -> None:
+    from .records import index_records
+
     index_records(node, db, records)
 
 
@@ -40,9 +50,14 @@ def on_records_ignored(db: Database, records: list[StoredRecord]) -> None:
 
 @hookimpl
 def register_commands() -> list[Any]:
-    from .cli import evidence
-
-    return [evidence]
+    return [
+        lazy_command(
+            "evidence",
+            "tequio.plugins.evidence.cli:evidence",
+            "Evidence of abuses: originals kept untouched, stripped working copies, custody, review, "
+            "packages.",
+        )
+    ]
 
 
 @hookimpl

@@ -3,34 +3,43 @@ with their proof (docs/handbook.md)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlite_utils import Database
+from tequio.node import hookimpl
+from tequio.node.cli import lazy_command
 
-from tequio.governance import Action
-from tequio.node import Kind, MigrationSet, Node, StoredRecord, hookimpl
+if TYPE_CHECKING:  # the plugin's internals load in the hooks, so `tequio --help` imports none of them
+    from sqlite_utils import Database
 
-from .projection import MIGRATIONS, project, refresh_book
-from .records import ACTIONS, KINDS
+    from tequio.governance import Action
+    from tequio.node import Kind, MigrationSet, Node, StoredRecord
 
 
 @hookimpl
 def register_kinds() -> list[Kind]:
+    from .records import KINDS
+
     return list(KINDS)
 
 
 @hookimpl
 def register_actions() -> list[Action]:
+    from .records import ACTIONS
+
     return list(ACTIONS)
 
 
 @hookimpl
 def register_migrations() -> list[MigrationSet]:
+    from .projection import MIGRATIONS
+
     return [MIGRATIONS]
 
 
 @hookimpl
 def on_records_stored(node: Node, db: Database, records: list[StoredRecord]) -> None:
+    from .projection import project, refresh_book
+
     for book in sorted(project(node, db, records)):
         refresh_book(node, db, book)
 
@@ -44,9 +53,13 @@ def prepare_wanted_blobs(node: Node, wanted: list[tuple[bytes, int]]) -> None:
 
 @hookimpl
 def register_commands() -> list[Any]:
-    from .cli import handbook
-
-    return [handbook]
+    return [
+        lazy_command(
+            "handbook",
+            "tequio.plugins.handbook.cli:handbook",
+            "Handbooks: signed page by page, mirrored, read and searched offline, printed with their proof.",
+        )
+    ]
 
 
 @hookimpl

@@ -232,15 +232,52 @@ def history_(ctx: click.Context, page: str, lang: str | None, book: str | None, 
 
 
 @handbook.command("diff")
-@click.argument("old")
-@click.argument("new")
+@click.argument("args", nargs=-1, required=True, metavar="[PAGE] REV1 REV2")
+@click.option("--lang", help="With PAGE: REV1/REV2 may be numbers (1 = oldest) of this language's revisions.")
+@click.option("--book", help="The book, when several hold a page of that name.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
-def diff_(ctx: click.Context, old: str, new: str) -> None:
-    """The changes between two revisions of a page (a unified diff)."""
-    from .reading import diff
+def diff_(
+    ctx: click.Context, args: tuple[str, ...], lang: str | None, book: str | None, as_json: bool
+) -> None:
+    """The changes between two revisions of a page (a unified diff): OLD NEW, or PAGE REV1 REV2 where
+    a revision is its id, an id prefix of that page's revisions, or its number in ``history --lang``."""
+    from .reading import diff, history, resolve_book, resolve_page
 
+    if len(args) not in (2, 3):
+        raise TequioError("give OLD NEW, or PAGE REV1 REV2")
     with open_node(ctx, unlock=False) as node:
-        click.echo(_safe(diff(node, _hex_id(old, "OLD"), _hex_id(new, "NEW"))), nl=False)
+        page = None
+        if len(args) == 2:
+            a, b = _hex_id(args[0], "OLD"), _hex_id(args[1], "NEW")
+        else:
+            bid, pid = resolve_page(node, args[0], resolve_book(node, book) if book else None)
+            page = pid.hex()
+            revs = history(node, bid, pid, lang)
+
+            def pick(text: str, what: str) -> bytes:
+                t = text.strip().lower()
+                if t.isdigit() and lang and 1 <= int(t) <= len(revs):
+                    return bytes.fromhex(revs[int(t) - 1]["revision"])
+                hits = [r["revision"] for r in revs if len(t) >= 8 and r["revision"].startswith(t)]
+                if len(hits) != 1:
+                    raise TequioError(
+                        f"{what} {_safe(text)[:80]!r} is not one revision of that page (see history)"
+                    )
+                return bytes.fromhex(hits[0])
+
+            a, b = pick(args[1], "REV1"), pick(args[2], "REV2")
+        text = diff(node, a, b)
+        trust = {
+            r.hex(): (row[0] if (row := node.db.execute(
+                "SELECT status FROM hb_status WHERE id = ?", [r]).fetchone()) else "waiting")
+            for r in (a, b)
+        }  # fmt: skip
+    if as_json:
+        echo_json({"page": page, "old": a.hex(), "new": b.hex(), "status": trust,
+                   "diff": text.splitlines()})  # fmt: skip
+        return
+    click.echo(_safe(text), nl=False)
 
 
 @handbook.command("search")

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tequio.governance import BALLOT
-from tequio.governance.models import BallotBody
-from tequio.node import Kind, hookimpl
+from tequio.node import hookimpl
+from tequio.node.cli import lazy_command
+
+if TYPE_CHECKING:
+    from tequio.node import Kind
 
 
 @hookimpl
 def register_kinds() -> list[Kind]:
+    from tequio.governance import BALLOT
+    from tequio.governance.models import BallotBody
+    from tequio.node import Kind
+
     return [Kind(BALLOT, BallotBody, "One voter's ballot on a proposal (sealed while a vote is hidden).")]
 
 
@@ -23,9 +29,13 @@ def register_decision_methods() -> dict[str, Any]:
 
 @hookimpl
 def register_commands() -> list[Any]:
-    from .cli import vote
-
-    return [vote]
+    return [
+        lazy_command(
+            "vote",
+            "tequio.plugins.voting.cli:vote",
+            "Proposals, ballots and tallies that every node recomputes.",
+        )
+    ]
 
 
 @hookimpl
