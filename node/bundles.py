@@ -31,7 +31,11 @@ def export_bundle(node: Node, recipient: bytes, out: Path, since: int = 0) -> tu
     def records() -> Iterator[bytes]:
         for row in node.store.iter_rows():
             _, rid, author, scope, _, _, wire, received = row
-            if received >= since and host.may_read(recipient, author, scope):
+            if (
+                received >= since
+                and host.may_read(recipient, author, scope)
+                and host.relayable(author, scope, wire)  # E6: hidden records are never handed on
+            ):
                 included.add(rid)
                 yield wire
 

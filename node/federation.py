@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import ifaddr
+import msgpack
 from aiohttp import web
 
 from tequio.federation.blobs import BlobFetcher
@@ -72,13 +73,37 @@ class NodeSyncHost:
         return scope == "d:" + reader.hex()
 
     def visible_heads(self, peer: bytes, since: int = 0) -> list[FeedHead]:
-        return [
-            FeedHead(a, s, q, h)
-            for a, s, q, h in self.store.changed_feeds(since)
-            if self.may_read(peer, a, s)
-        ]
+        cuts = self.node.governance.relay_cuts()  # E6: hidden records are never relayed
+        out = []
+        for a, s, q, h in self.store.changed_feeds(since):
+            if not self.may_read(peer, a, s):
+                continue
+            cut = cuts.get((a, s))
+            if cut is not None and q > cut[0]:
+                if cut[1] is None:
+                    continue  # nothing of this feed is relayed: a feed we do not hold, as peers see it
+                q, h = cut[0], cut[1]
+            out.append(FeedHead(a, s, q, h))
+        return out
+
+    def relayable(self, author: bytes, scope: str, wire: bytes) -> bool:
+        """E6: whether a held record may be handed on (not past its feed's relay cut)."""
+        cut = self.node.governance.relay_cuts().get((author, scope))
+        return cut is None or int(msgpack.unpackb(wire)[3]) <= cut[0]
 
     def own_heads(self, feeds: Sequence[tuple[bytes, str]]) -> dict[tuple[bytes, str], int]:
+        """Our seq for each feed, as advertised: a feed with hidden records stops at its relay cut."""
+        cuts = self.node.governance.relay_cuts()
+        held = self._held_heads(feeds)
+        for feed, cut in cuts.items():
+            if feed in held and held[feed] > cut[0]:
+                if cut[0]:
+                    held[feed] = cut[0]
+                else:
+                    del held[feed]
+        return held
+
+    def _held_heads(self, feeds: Sequence[tuple[bytes, str]]) -> dict[tuple[bytes, str], int]:
         if not feeds:
             return {}
         wanted = set(feeds)
@@ -95,7 +120,13 @@ class NodeSyncHost:
     def feed_records(
         self, author: bytes, scope: str, from_seq: int, max_count: int, max_bytes: int
     ) -> list[bytes]:
-        return self.store.feed_records(author, scope, from_seq, max_count, max_bytes)
+        cut = self.node.governance.relay_cuts().get((author, scope))
+        if cut is not None:  # E6: never past the relay cut
+            if from_seq > cut[0]:
+                return []
+            max_count = min(max_count, cut[0] - from_seq + 1)
+        wires = self.store.feed_records(author, scope, from_seq, max_count, max_bytes)
+        return wires if cut is None else [w for w in wires if self.relayable(author, scope, w)]
 
     def records_since(self, position: int, limit: int) -> list[tuple[bytes, str, bytes, int]]:
         return self.store.records_since(position, limit)
@@ -109,11 +140,18 @@ class NodeSyncHost:
         public ones, the peer's own, direct ones to it, and those of groups it is a member of."""
         scopes = [PUBLIC, "d:" + peer.hex(), *self.visible_groups(peer)]
         marks = ",".join("?" * len(scopes))
-        return self.store.conn.execute(
-            "SELECT f.author, f.scope, r.wire, r.n FROM records r JOIN feeds f ON f.id = r.feed"
-            f" WHERE r.n > ? AND (f.scope IN ({marks}) OR f.author = ?) ORDER BY r.n LIMIT ?",
-            (position, *scopes, peer, limit),
-        ).fetchall()
+        while True:
+            rows = self.store.conn.execute(
+                "SELECT f.author, f.scope, r.wire, r.n FROM records r JOIN feeds f ON f.id = r.feed"
+                f" WHERE r.n > ? AND (f.scope IN ({marks}) OR f.author = ?) ORDER BY r.n LIMIT ?",
+                (position, *scopes, peer, limit),
+            ).fetchall()
+            if not self.node.governance.relay_cuts():
+                return rows
+            kept = [r for r in rows if self.relayable(r[0], r[1], r[2])]  # E6: never pushed
+            if kept or len(rows) < limit:  # an empty answer means "nothing after", so never for a skip
+                return kept
+            position = rows[-1][3]
 
     def wanted_blobs(self, limit: int) -> list[tuple[bytes, int]]:
         wanted = [(h, size) for h, size in self.store.blob_refs(limit * 4) if not self.node.blobs.has(h)]
@@ -121,7 +159,11 @@ class NodeSyncHost:
         return wanted[:limit]
 
     def may_fetch(self, peer: bytes, h: bytes) -> bool:
-        return any(self.may_read(peer, a, s) for a, s in self.store.blob_scopes(h))
+        if not self.node.governance.relay_cuts():
+            return any(self.may_read(peer, a, s) for a, s in self.store.blob_scopes(h))
+        hidden = self.node.governance.hidden()  # E6: a blob only hidden records refer to is not handed on
+        refs = self.store.blob_records(h)
+        return any(rid not in hidden and self.may_read(peer, a, s) for rid, a, s in refs)
 
     def ingest(self, wires: Sequence[bytes], source: str) -> IngestSummary | Awaitable[IngestSummary]:
         if self.off_loop is not None:

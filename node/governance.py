@@ -68,6 +68,7 @@ class NodeGovernance:
         self.offered: dict[bytes, set[bytes]] = {}
         self._scanned = 0  # local position up to which gov.keys records were opened
         self._hidden: tuple[int, dict[bytes, str]] = (-1, {})
+        self._cuts: tuple[int, dict[tuple[bytes, str], tuple[int, bytes | None]]] = (-1, {})
 
     # -- keys ------------------------------------------------------------------------------------------
 
@@ -241,11 +242,19 @@ class NodeGovernance:
         """E6. Content records held of this group that lost their authority after the fact, with why.
 
         A removed member's records past the head its removal recorded: kept, but hidden and never relayed."""
+        out: dict[bytes, str] = {}
+        for by_author in self._ignored_by_author(scope).values():
+            out.update(by_author)
+        return out
+
+    def _ignored_by_author(self, scope: str) -> dict[bytes, dict[bytes, str]]:
+        """E6. ``ignored_content``, by the removed member whose feed holds them."""
         st = self.state(scope)
         if st is None or not st.bounds:
             return {}
-        out: dict[bytes, str] = {}
+        found: dict[bytes, dict[bytes, str]] = {}
         for author, (seq, _) in sorted(st.bounds.items()):
+            out = found.setdefault(author, {})
             rows = self.node.store.conn.execute(
                 "SELECT r.id, r.seq, r.kind, r.wire FROM records r JOIN feeds f ON f.id = r.feed"
                 " WHERE f.author = ? AND f.scope = ? AND r.seq > ?",
@@ -260,7 +269,29 @@ class NodeGovernance:
                     continue
                 if (why := st.beyond_bound(author, rseq, env.key or b"")) is not None:
                     out[rid] = why
-        return out
+            if not out:
+                del found[author]
+        return found
+
+    def relay_cuts(self) -> dict[tuple[bytes, str], tuple[int, bytes | None]]:
+        """E6, never relayed: for each feed holding a hidden record, where relaying it stops.
+
+        That is the head its removal recorded (seq, id; seq 0 and None: nothing of it); peers are
+        offered, told of and sent that feed only up to there, so no advertised record goes unsent (F9)."""
+        position = self.node.store.position()
+        if self._cuts[0] != position:
+            cuts: dict[tuple[bytes, str], tuple[int, bytes | None]] = {}
+            for scope, st in self.groups():
+                for author in self._ignored_by_author(scope) if st.bounds else {}:
+                    seq = st.bounds[author][0]
+                    row = self.node.store.conn.execute(
+                        "SELECT r.id FROM records r JOIN feeds f ON f.id = r.feed"
+                        " WHERE f.author = ? AND f.scope = ? AND r.seq = ?",
+                        (author, scope, seq),
+                    ).fetchone()
+                    cuts[(author, scope)] = (seq, row[0]) if row and seq > 0 else (0, None)
+            self._cuts = (position, cuts)
+        return self._cuts[1]
 
     def hidden(self) -> dict[bytes, str]:
         """Every held record that lost authority after the fact (E6), by id: hidden from listings."""

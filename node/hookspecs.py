@@ -55,6 +55,11 @@ def on_records_stored(node: Node, db: Database, records: list[StoredRecord]) -> 
 
 
 @hookspec
+def on_records_ignored(node: Node, db: Database, records: list[StoredRecord]) -> None:
+    """Withdraw from this plugin's tables projected records that lost their authority after the fact (E6)."""
+
+
+@hookspec
 def prepare_wanted_blobs(node: Node, wanted: list[tuple[bytes, int]]) -> None:
     """Filter or reorder, in place, the (hash, size) blobs this node is about to fetch from peers."""
 

@@ -251,6 +251,7 @@ class Node:
             projections.initialise(self.store, [name for name, _, _ in impls])
             if self._identity is not None:
                 projections.catch_up(self, impls, self._from_row)
+                projections.withdraw_ignored(self, self._from_row, transaction=True)  # E6, while closed
         except BaseException:
             self.close()
             raise
@@ -630,6 +631,8 @@ class Node:
                     projections.set_mark(self.store, name, last)
             except Exception:
                 log.exception("plugin %s failed to project %d records", name, len(records))
+        # E6: records projected earlier may have lost their authority with this batch (a removal)
+        projections.withdraw_ignored(self, self._from_row)
 
     def _fork_detected(self, proof: ForkProof) -> None:
         for name, fn, argnames in self.plugins.impls("on_fork"):

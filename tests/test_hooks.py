@@ -314,6 +314,35 @@ def test_hook_register_decision_methods(make_node: Callable[..., Node], wc: type
     assert fold(gid, [keys, genesis, prop, ya, nb, close]).proposals[prop.id].status == "open"  # no method
 
 
+def test_hook_on_records_ignored(make_node: Callable[..., Node], wc: types.ModuleType) -> None:
+    """E6: a removed member's note, projected before the removal arrived, is withdrawn once the removal
+    does, once only (reopening the node does not withdraw it again)."""
+    from tequio.governance import ADMIT, REMOVE, ROLES, RULES
+    from tequio.node.groups import act, create_group
+    from tests.test_governance_fold import BY_MEMBER
+
+    na, nb = make_node("Org A", seed=31), make_node("Org B", seed=32)
+    nc = make_node("Org C", seed=33, plugins=[wc])
+    rules = {ADMIT: BY_MEMBER, REMOVE: BY_MEMBER, ROLES: BY_MEMBER, RULES: BY_MEMBER}
+    _gid, scope = create_group(na, "Red", [(nb.key, "B", []), (nc.key, "C", [])], rules)
+    nb.ingest(list(na.export(scope)))
+    b1 = nb.publish("core.note", {"text": "antes juntas"}, scope=scope)
+    na.ingest([b1.record.wire])
+    before = list(na.export(scope))
+    assert not act(na, scope, REMOVE, {"key": nb.key}).proposal
+    nb.publish("core.note", {"text": "después juntas"}, scope=scope)  # B was not told
+    nc.ingest(before)
+    nc.ingest(list(nb.export(scope)))  # B's late note arrives before the removal: projected
+    words = lambda n: dict(n.db.execute("SELECT word, notes FROM wordcount_words"))  # noqa: E731
+    assert words(nc) == {"antes": 1, "juntas": 2, "después": 1}
+    nc.ingest(list(na.export(scope)))  # the removal: the late note lost its authority
+    assert words(nc) == {"antes": 1, "juntas": 1}
+    home = nc.home
+    nc.close()
+    with Node.open(home, plugins=[wc]) as again:
+        assert words(again) == {"antes": 1, "juntas": 1}
+
+
 def documentation_gaps(docs: str) -> list[str]:
     """What docs/plugins.md gets wrong about the hook specifications: the path it names for them, a hook
     with no ``### name`` section, or a section whose example takes other arguments than the spec."""

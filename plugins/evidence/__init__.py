@@ -43,6 +43,12 @@ def on_records_stored(node: Node, db: Database, records: list[StoredRecord]) -> 
 
 
 @hookimpl
+def on_records_ignored(db: Database, records: list[StoredRecord]) -> None:
+    """E6: a removed member's evidence records that lost their authority leave the index too."""
+    db.conn.executemany("DELETE FROM evidence_index WHERE record = ?", [(r.id,) for r in records])
+
+
+@hookimpl
 def register_commands() -> list[Any]:
     return [
         lazy_command(
