@@ -290,7 +290,7 @@ def share_cmd(
     as_json: bool,
 ) -> None:
     """Publish the analysis in DIRECTORY as a signed finding to a coalition."""
-    from tequio.node.groups import group_state
+    from tequio.node import group_state
 
     from .outputs import load_findings
     from .share import publish_finding

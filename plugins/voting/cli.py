@@ -21,9 +21,17 @@ from tequio.governance import (
     rule_for,
     rule_text,
 )
-from tequio.node import Node, TequioError
+from tequio.node import (
+    Node,
+    TequioError,
+    close,
+    close_window_text,
+    earliest_close,
+    find_proposal,
+    group_state,
+    propose,
+)
 from tequio.node.cli import echo_json, open_node
-from tequio.node.groups import close, close_window_text, earliest_close, find_proposal, group_state, propose
 from tequio.schemas import fingerprint, to_json
 
 from .ballot_io import cast
@@ -96,7 +104,7 @@ def _closes(text: str | None, now: int) -> int | None:
 
 def _action(node: Node, text: str) -> dict[str, Any]:
     """``--action admit=KEY[:NAME]``, ``remove=KEY``, ``roles=KEY:ROLE,ROLE``, ``rules=FILE``."""
-    from tequio.node.cli.groups import load_json, node_key
+    from tequio.node.cli import load_json, node_key
 
     kind, eq, arg = text.partition("=")
     if not eq or not arg:
