@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .app import cli, run
-    from .context import echo_json, home_of, open_node, progress_bar
+    from .context import echo_json, home_of, json_option, open_node, progress_bar
     from .groups import load_json, node_key
     from .lazy import lazy_command
 
@@ -23,6 +23,7 @@ __all__ = [
     "cli",
     "echo_json",
     "home_of",
+    "json_option",
     "lazy_command",
     "load_json",
     "main",
@@ -37,6 +38,7 @@ _WHERE = {
     "run": "app",
     "echo_json": "context",
     "home_of": "context",
+    "json_option": "context",
     "open_node": "context",
     "progress_bar": "context",
     "lazy_command": "lazy",
