@@ -111,3 +111,40 @@ def test_one_plugin_failing_an_isolated_hook_leaves_the_others(caplog: pytest.Lo
     assert heard == ["fork", "shutdown"]
     assert "failed in on_fork" in caplog.text and "failed in on_shutdown" in caplog.text
     assert "late shutdown bug" in caplog.text
+
+
+def test_a_firstresult_hook_stops_at_the_first_answer_and_names_who_gave_it() -> None:
+    """A spec marked firstresult (a plugin may add its own hooks) is honoured: later plugins are not asked."""
+    from tequio.node.hookspecs import hookspec
+
+    asked: list[str] = []
+
+    class Spec:
+        @hookspec(firstresult=True)
+        def pick_colour(self, item: str) -> str | None:  # type: ignore[empty-body]
+            """The colour of an item, from the first plugin that knows."""
+
+    class Knows:
+        @hookimpl
+        def pick_colour(self, item: str) -> str:
+            asked.append("knows")
+            return f"{item}:green"
+
+    class Abstains:
+        @hookimpl
+        def pick_colour(self, item: str) -> None:
+            asked.append("abstains")
+
+    class NeverAsked:
+        @hookimpl
+        def pick_colour(self, item: str) -> str:
+            asked.append("never")
+            return "red"
+
+    host = PluginHost([], env=NONE)
+    host.pm.add_hookspecs(Spec)
+    knows = Knows()
+    for plugin in (NeverAsked(), knows, Abstains()):  # pluggy calls the last registered first
+        host.pm.register(plugin)
+    assert list(host.call_each("pick_colour", item="leaf")) == [(host.pm.get_name(knows), "leaf:green")]
+    assert asked == ["abstains", "knows"]
