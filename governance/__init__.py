@@ -4,6 +4,8 @@ Near-pure functions over records: nothing here touches a store, a clock or the n
 (``node.governance``) feeds the records in and acts on the state that comes out.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from .authority import action_index, allowed, effective_action, rule_for
 from .crypto import (
     CryptoError,
@@ -60,6 +62,9 @@ from .rules import (
 )
 from .state import GovRecord, GroupState, Member, Proposal
 
+if TYPE_CHECKING:
+    from .models import BallotBody
+
 __all__ = [
     "ADMIT",
     "BALLOT",
@@ -83,6 +88,7 @@ __all__ = [
     "ROLES",
     "RULES",
     "Action",
+    "BallotBody",
     "CryptoError",
     "DecisionMethod",
     "Envelope",
@@ -121,3 +127,12 @@ __all__ = [
     "x25519_base",
     "x25519_public",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """The body models load on first use: the fold itself needs no pydantic."""
+    if name == "BallotBody":
+        from .models import BallotBody
+
+        return BallotBody
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

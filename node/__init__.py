@@ -12,7 +12,16 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .errors import PublishError, TequioError
     from .federation import Federation
-    from .groups import GroupError, close, create_group, group_state, propose
+    from .groups import (
+        GroupError,
+        close,
+        close_window_text,
+        create_group,
+        earliest_close,
+        find_proposal,
+        group_state,
+        propose,
+    )
     from .hookspecs import hookimpl
     from .ingest import AccessPolicy
     from .kinds import Kind
@@ -36,7 +45,10 @@ __all__ = [
     "StoredRecord",
     "TequioError",
     "close",
+    "close_window_text",
     "create_group",
+    "earliest_close",
+    "find_proposal",
     "group_state",
     "hookimpl",
     "org_name",
@@ -53,6 +65,9 @@ _WHERE = {
     "TequioError": "errors",
     "GroupError": "groups",
     "close": "groups",
+    "close_window_text": "groups",
+    "earliest_close": "groups",
+    "find_proposal": "groups",
     "create_group": "groups",
     "group_state": "groups",
     "propose": "groups",

@@ -290,14 +290,11 @@ class Node:
                 await result
 
     async def stop(self) -> None:
-        """Run every plugin's ``on_shutdown``; one failing plugin does not keep the others running."""
-        for name, fn, argnames in self.plugins.impls("on_shutdown"):
-            try:
-                result = fn(*[{"node": self}[a] for a in argnames])
-                if inspect.isawaitable(result):
-                    await result
-            except Exception:
-                log.exception("plugin %s failed in on_shutdown", name)
+        """Run every plugin's ``on_shutdown``; one failing plugin does not keep the others running
+        (the plugin host logs its failure, also of what it returns to await)."""
+        for _, result in self.plugins.call_each("on_shutdown", node=self):
+            if inspect.isawaitable(result):
+                await result
 
     # -- identity ------------------------------------------------------------------------------------
 
@@ -635,8 +632,5 @@ class Node:
         projections.withdraw_ignored(self, self._from_row)
 
     def _fork_detected(self, proof: ForkProof) -> None:
-        for name, fn, argnames in self.plugins.impls("on_fork"):
-            try:
-                fn(*[{"node": self, "proof": proof}[a] for a in argnames])
-            except Exception:
-                log.exception("plugin %s failed in on_fork", name)
+        # one plugin failing is logged by the plugin host, and the others still hear of the fork
+        list(self.plugins.call_each("on_fork", node=self, proof=proof))

@@ -6,7 +6,10 @@ empty loads none. Plugin objects passed in code (tests, embedders) are registere
 
 from __future__ import annotations
 
+import contextvars
+import functools
 import importlib.metadata
+import inspect
 import logging
 import os
 import sqlite3
@@ -34,6 +37,63 @@ ENTRY_POINT_GROUP = "tequio"
 ENV_PLUGINS = "TEQUIO_PLUGINS"
 log = logging.getLogger(__name__)
 
+#: Hooks where one plugin's failure is logged and the others still run (the node is going down, or a
+#: fork was already recorded): the rest raise a PluginError naming the plugin and the hook.
+ISOLATED_HOOKS = frozenset({"on_fork", "on_shutdown"})
+
+#: (plugin, result) of each implementation during one ``call_each``, so results keep their plugin's name.
+_calls: contextvars.ContextVar[list[tuple[str, Any]] | None] = contextvars.ContextVar(
+    "tequio_hook_calls", default=None
+)
+
+
+def _guarded(plugin: str, hook: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn`` as pluggy will call it: its errors name the plugin and the hook (or, for an isolated
+    hook, are logged), and its result is noted for ``call_each``."""
+
+    async def _await_isolated(result: Any) -> Any:
+        try:
+            return await result
+        except Exception:
+            log.exception("plugin %s failed in %s", plugin, hook)
+            return None
+
+    @functools.wraps(fn)
+    def call(*args: Any) -> Any:
+        try:
+            result = fn(*args)
+        except PluginError:
+            raise
+        except Exception as e:
+            if hook in ISOLATED_HOOKS:
+                log.exception("plugin %s failed in %s", plugin, hook)
+                result = None
+            else:
+                raise PluginError(f"plugin {plugin!r}, hook {hook}: {type(e).__name__}: {e}") from e
+        if hook in ISOLATED_HOOKS and inspect.isawaitable(result):
+            result = _await_isolated(result)
+        if (seen := _calls.get()) is not None:
+            seen.append((plugin, result))
+        return result
+
+    call.__tequio_guarded__ = True  # type: ignore[attr-defined]
+    return call
+
+
+class _Manager(pluggy.PluginManager):
+    """A pluggy manager whose plain implementations are guarded as they register (wrappers are not:
+    they see the whole call, as pluggy means them to)."""
+
+    def register(self, plugin: object, name: str | None = None) -> str | None:
+        registered = super().register(plugin, name)
+        plugin_name = self.get_name(plugin) or repr(plugin)
+        for caller in self.get_hookcallers(plugin) or []:
+            for impl in caller.get_hookimpls():
+                plain = impl.plugin is plugin and not (impl.hookwrapper or impl.wrapper)
+                if plain and not getattr(impl.function, "__tequio_guarded__", False):
+                    impl.function = _guarded(plugin_name, caller.name, impl.function)  # type: ignore[misc]
+        return registered
+
 
 class PluginHost:
     """The plugins of one node and what they registered."""
@@ -43,7 +103,7 @@ class PluginHost:
     ) -> None:
         """``strict=False`` (for ``tequio --help``) sets a plugin that fails to load aside in
         ``broken`` instead of failing, so that the others keep their commands."""
-        self.pm = pluggy.PluginManager(ENTRY_POINT_GROUP)
+        self.pm: pluggy.PluginManager = _Manager(ENTRY_POINT_GROUP)
         self.pm.add_hookspecs(hookspecs)
         self.dists: dict[str, tuple[str, str]] = {}  # plugin name -> (distribution, version)
         self.broken: dict[str, str] = {}  # plugin name -> why it did not load (strict=False only)
@@ -112,14 +172,20 @@ class PluginHost:
             yield impl.plugin_name, impl.function, list(impl.argnames)
 
     def call_each(self, hook: str, **kwargs: Any) -> Iterator[tuple[str, Any]]:
-        """Call each implementation separately (so one plugin's failure can be isolated by the caller)."""
-        for name, fn, argnames in self.impls(hook):
-            try:
-                result = fn(*[kwargs[a] for a in argnames])
-            except PluginError:
-                raise
-            except Exception as e:
-                raise PluginError(f"plugin {name!r}, hook {hook}: {type(e).__name__}: {e}") from e
+        """Call the hook through pluggy (so wrappers, ``firstresult`` and tracing see it) and yield
+        (plugin name, result) for each non-None result, in pluggy's order."""
+        token = _calls.set([])
+        try:
+            results = getattr(self.pm.hook, hook)(**kwargs)
+            seen = _calls.get() or []
+        finally:
+            _calls.reset(token)
+        if not isinstance(results, list):  # a firstresult hook
+            results = [] if results is None else [results]
+        unclaimed = [(name, r) for name, r in seen if r is not None]
+        for result in results:
+            match = next((i for i, (_, r) in enumerate(unclaimed) if r is result), None)
+            name = unclaimed.pop(match)[0] if match is not None else "(hook wrapper)"
             yield name, result
 
     @cached_property

@@ -3,7 +3,7 @@
 This package imports nothing else of Tequio's; every other package builds on it.
 """
 
-from .canonical import CanonicalError, decode, encode
+from .canonical import CanonicalError, decode, encode, normalize
 from .forks import ForkProof, fork_between
 from .jsonform import from_json, to_json
 from .keys import fingerprint, parse_key
@@ -45,6 +45,7 @@ __all__ = [
     "is_valid_scope",
     "loads_strict",
     "make_record",
+    "normalize",
     "parse_key",
     "parse_payload",
     "parse_wire",

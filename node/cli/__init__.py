@@ -15,19 +15,35 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .app import cli, run
-    from .context import echo_json, home_of, open_node, progress_bar
+    from .context import echo_json, home_of, json_option, open_node, progress_bar
+    from .groups import load_json, node_key
     from .lazy import lazy_command
 
-__all__ = ["cli", "echo_json", "home_of", "lazy_command", "main", "open_node", "progress_bar", "run"]
+__all__ = [
+    "cli",
+    "echo_json",
+    "home_of",
+    "json_option",
+    "lazy_command",
+    "load_json",
+    "main",
+    "node_key",
+    "open_node",
+    "progress_bar",
+    "run",
+]
 
 _WHERE = {
     "cli": "app",
     "run": "app",
     "echo_json": "context",
     "home_of": "context",
+    "json_option": "context",
     "open_node": "context",
     "progress_bar": "context",
     "lazy_command": "lazy",
+    "load_json": "groups",
+    "node_key": "groups",
 }
 
 

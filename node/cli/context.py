@@ -19,7 +19,7 @@ from ..errors import PassphraseRequired
 if TYPE_CHECKING:
     from ..node import Node
 
-__all__ = ["CliState", "counted", "echo_json", "home_of", "open_node", "progress_bar"]
+__all__ = ["CliState", "counted", "echo_json", "home_of", "json_option", "open_node", "progress_bar"]
 
 ENV_HOME = "TEQUIO_HOME"
 
@@ -67,6 +67,10 @@ def open_node(ctx: click.Context, unlock: bool | Literal["if-available"] = True)
 def counted(n: int, word: str, plural: str | None = None) -> str:
     """``1 record``, ``2 records``, ``1,024 blobs``: counts as people write them."""
     return f"{n:,} {word if n == 1 else plural or word + 's'}"
+
+
+#: Every command's ``--json`` flag, the same everywhere: the command receives ``as_json``.
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 
 
 def echo_json(value: Any) -> None:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import click
 
 from tequio.governance import ADMIT, REMOVE, ROLES, RULES, GroupState, Proposal, rule_text
-from tequio.schemas import fingerprint, to_json
+from tequio.schemas import StrictJSONError, fingerprint, loads_strict, to_json
 
 from ..errors import TequioError
 from ..groups import (
@@ -42,12 +41,16 @@ def node_key(node: Node, text: str) -> bytes:
 
 
 def load_json(path: Path, what: str) -> Any:
+    """A JSON file a person wrote, read strictly (a repeated key or NaN is refused, not guessed at),
+    with a one-line error naming the file."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as e:
+        data = path.read_bytes()
+    except OSError as e:
         raise TequioError(f"cannot read {what} {path}: {e}") from None
-    except json.JSONDecodeError as e:
-        raise TequioError(f"{what} {path} is not JSON: {e.msg} at line {e.lineno}") from None
+    try:
+        return loads_strict(data, holder=f"a {what}")
+    except StrictJSONError as e:
+        raise TequioError(f"{what} {path} is not JSON as Tequio reads it: {e}") from None
 
 
 def group_json(scope: str, st: GroupState, me: bytes) -> dict[str, Any]:

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     )
     from .i18n import N_, _, current, format_count, format_datetime, format_number, gettext, ngettext
     from .users import UserDB
-    from .words import message, rule_words, status_name
+    from .words import action_name, message, rule_words, status_name
 
 _WHERE = {
     **dict.fromkeys(
@@ -57,7 +57,7 @@ _WHERE = {
         ("N_", "_", "current", "format_count", "format_datetime", "format_number", "gettext", "ngettext"),
         ".i18n",
     ),
-    **dict.fromkeys(("message", "rule_words", "status_name"), ".words"),
+    **dict.fromkeys(("action_name", "message", "rule_words", "status_name"), ".words"),
     "UserDB": ".users",
 }
 
@@ -69,6 +69,7 @@ __all__ = [
     "WebContext",
     "WebRoute",
     "_",
+    "action_name",
     "audit",
     "current",
     "error_page",

@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from tequio.node import Node, StoredRecord, TequioError
-from tequio.node.cli import echo_json, open_node, progress_bar
+from tequio.node.cli import echo_json, json_option, open_node, progress_bar
 from tequio.schemas import fingerprint
 
 __all__ = ["bots"]
@@ -152,7 +152,7 @@ def bots() -> None:
 )
 @click.option("--no-plots", is_flag=True, help="Skip the matplotlib plots.")
 @click.option("--force", is_flag=True, help="Replace an analysis already in --out.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@json_option
 def analyze_cmd(
     files: tuple[Path, ...],
     out: Path,
@@ -278,7 +278,7 @@ def _resolve_finding(node: Node, text: str) -> StoredRecord:
 @click.option(
     "--corroborates", help="The id of another organisation's finding that this analysis agrees with."
 )
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@json_option
 @click.pass_context
 def share_cmd(
     ctx: click.Context,
@@ -290,7 +290,7 @@ def share_cmd(
     as_json: bool,
 ) -> None:
     """Publish the analysis in DIRECTORY as a signed finding to a coalition."""
-    from tequio.node.groups import group_state
+    from tequio.node import group_state
 
     from .outputs import load_findings
     from .share import publish_finding
@@ -332,7 +332,7 @@ def _finding_info(node: Node, rec: StoredRecord) -> dict[str, Any]:
 
 
 @bots.command("list")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@json_option
 @click.pass_context
 def list_cmd(ctx: click.Context, as_json: bool) -> None:
     """Findings this node holds (its own and its coalitions'), with who corroborates them."""
@@ -364,7 +364,7 @@ def list_cmd(ctx: click.Context, as_json: bool) -> None:
 
 @bots.command("show")
 @click.argument("finding")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@json_option
 @click.pass_context
 def show_cmd(ctx: click.Context, finding: str, as_json: bool) -> None:
     """One finding: who signed it, its clusters and indicators."""
@@ -390,7 +390,7 @@ def show_cmd(ctx: click.Context, finding: str, as_json: bool) -> None:
 @bots.command("compare")
 @click.argument("finding")
 @click.argument("directory", type=click.Path(exists=True, path_type=Path))
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@json_option
 @click.pass_context
 def compare_cmd(ctx: click.Context, finding: str, directory: Path, as_json: bool) -> None:
     """Where a finding (a record id, or another findings.json) agrees with your analysis in DIRECTORY."""

@@ -104,7 +104,7 @@ def _show(node: Node, aid: str, ui: str) -> dict[str, Any] | None:
 
 
 def _share(node: Node, aid: str, scope: str, tier: str, title: str) -> str:
-    from tequio.node.groups import group_state
+    from tequio.node import group_state
 
     from .outputs import load_findings
     from .share import publish_finding

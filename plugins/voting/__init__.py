@@ -13,8 +13,7 @@ if TYPE_CHECKING:
 
 @hookimpl
 def register_kinds() -> list[Kind]:
-    from tequio.governance import BALLOT
-    from tequio.governance.models import BallotBody
+    from tequio.governance import BALLOT, BallotBody
     from tequio.node import Kind
 
     return [Kind(BALLOT, BallotBody, "One voter's ballot on a proposal (sealed while a vote is hidden).")]

@@ -8,7 +8,7 @@ from nacl.public import PublicKey, SealedBox
 
 from tequio.governance import BALLOT, Proposal
 from tequio.node import Node, TequioError
-from tequio.schemas.canonical import encode, normalize
+from tequio.schemas import encode, normalize
 
 from .decision import VotingMethod
 from .methods import METHODS

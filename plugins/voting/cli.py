@@ -21,9 +21,17 @@ from tequio.governance import (
     rule_for,
     rule_text,
 )
-from tequio.node import Node, TequioError
-from tequio.node.cli import echo_json, open_node
-from tequio.node.groups import close, close_window_text, earliest_close, find_proposal, group_state, propose
+from tequio.node import (
+    Node,
+    TequioError,
+    close,
+    close_window_text,
+    earliest_close,
+    find_proposal,
+    group_state,
+    propose,
+)
+from tequio.node.cli import echo_json, json_option, open_node
 from tequio.schemas import fingerprint, to_json
 
 from .ballot_io import cast
@@ -96,7 +104,7 @@ def _closes(text: str | None, now: int) -> int | None:
 
 def _action(node: Node, text: str) -> dict[str, Any]:
     """``--action admit=KEY[:NAME]``, ``remove=KEY``, ``roles=KEY:ROLE,ROLE``, ``rules=FILE``."""
-    from tequio.node.cli.groups import load_json, node_key
+    from tequio.node.cli import load_json, node_key
 
     kind, eq, arg = text.partition("=")
     if not eq or not arg:
@@ -144,7 +152,7 @@ vote.add_command(tally_command, "tally")
 @click.option("--threshold", metavar="N/D", help="yes-no: share of yes among yes+no (without --action).")
 @click.option("--at-least", is_flag=True, help="yes-no: pass at the threshold, not only above it.")
 @click.option("--hidden", is_flag=True, help="Ballots stay sealed until the close reveals them.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@json_option
 @click.pass_context
 def propose_cmd(
     ctx: click.Context,
@@ -232,7 +240,7 @@ def propose_cmd(
 @vote.command("cast")
 @click.argument("proposal")
 @click.argument("choice")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@json_option
 @click.pass_context
 def cast_cmd(ctx: click.Context, proposal: str, choice: str, as_json: bool) -> None:
     """Vote on PROPOSAL.
@@ -251,7 +259,7 @@ def cast_cmd(ctx: click.Context, proposal: str, choice: str, as_json: bool) -> N
 
 @vote.command("close")
 @click.argument("proposal")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@json_option
 @click.pass_context
 def close_cmd(ctx: click.Context, proposal: str, as_json: bool) -> None:
     """Close PROPOSAL, counting every ballot this node holds; every node recomputes the result."""
@@ -303,7 +311,7 @@ def proposal_json(node: Node, st: GroupState, p: Proposal) -> dict[str, Any]:
 
 @vote.command("show")
 @click.argument("proposal")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@json_option
 @click.pass_context
 def show_cmd(ctx: click.Context, proposal: str, as_json: bool) -> None:
     """Status, electorate, turnout and the result with its explanation."""
@@ -337,7 +345,7 @@ def show_cmd(ctx: click.Context, proposal: str, as_json: bool) -> None:
 
 @vote.command("list")
 @click.argument("gid")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@json_option
 @click.pass_context
 def list_cmd(ctx: click.Context, gid: str, as_json: bool) -> None:
     """The group's proposals, open ones first."""

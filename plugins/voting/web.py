@@ -67,7 +67,7 @@ async def proposals(request: web.Request) -> web.Response:
 
 
 def _show(node: Node, pid: str) -> dict[str, Any] | None:
-    from tequio.node.groups import GroupError, earliest_close, find_proposal
+    from tequio.node import GroupError, earliest_close, find_proposal
 
     from .cli import proposal_json
 
@@ -89,7 +89,7 @@ def _show(node: Node, pid: str) -> dict[str, Any] | None:
     data["earliest_close"] = soonest if soonest > prop.ts and prop.status == "open" else None
     data["action_name"] = ""
     if prop.action:
-        from tequio.node.web.words import action_name
+        from tequio.node.web import action_name
 
         data["action_name"] = action_name(str(prop.action.get("action")))
     mine = prop.ballots.get(node.key)
@@ -161,7 +161,7 @@ def choice_from_form(
 
 
 def _cast(node: Node, pid: str, form: dict[str, Any]) -> str:
-    from tequio.node.groups import find_proposal
+    from tequio.node import find_proposal
 
     from .ballot_io import cast
 
@@ -206,7 +206,7 @@ async def cast_ballot(request: web.Request) -> web.StreamResponse:
 
 
 def _close(node: Node, pid: str) -> tuple[str, str]:
-    from tequio.node.groups import close, find_proposal
+    from tequio.node import close, find_proposal
 
     scope, _st, prop = find_proposal(node, pid)
     cid, _result = close(node, scope, prop.id)
@@ -248,7 +248,7 @@ async def new_page(request: web.Request) -> web.Response:
 def _open(
     node: Node, gid: str, title: str, text: str, method: str, options: list[str], days: int, hidden: bool
 ) -> str:
-    from tequio.node.groups import propose
+    from tequio.node import propose
 
     from .methods import METHODS, TallyError
     from .methods import tally as count
