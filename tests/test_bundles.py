@@ -170,3 +170,47 @@ def test_cli_export_and_import(cli, tmp_path: Path) -> None:
     assert out.read_bytes()[: len(MAGIC)] == MAGIC  # the failed export left the earlier file alone
     unmounted = cli("bundle", "export", "--for", b_key, "--out", str(tmp_path / "no-stick" / "b.tqb"))
     assert unmounted.code == 1 and "does not exist" in unmounted.err and ".part" not in unmounted.err
+
+
+def test_cli_parts_any_order_ack_and_since_last(cli, tmp_path: Path) -> None:
+    """A split export imports in any order, says what is missing, and its ack shrinks the next one."""
+    b_home, c_home = tmp_path / "b", tmp_path / "c"
+    cli("init", "--name", "Org A")
+    cli("init", "--name", "Org B", home_dir=b_home)
+    cli("init", "--name", "Org C", home_dir=c_home)
+    for i in range(20):  # about 180 KB of records: more than one part of 128K
+        r = cli("publish", "core.note", "--body", json.dumps({"text": f"nota {i} " + "x" * 9_000}))
+        assert r.code == 0, r.err
+    b_key = json.loads(cli("info", "--json", home_dir=b_home).out)["key"]
+    out = tmp_path / "usb" / "b.tqb"
+    out.parent.mkdir()
+    r = cli("bundle", "export", "--for", b_key, "--out", str(out), "--max-size", "128K", "--json")
+    assert r.code == 0, r.err
+    parts = [Path(p) for p in json.loads(r.out)["parts"]]
+    assert len(parts) >= 2 and all(p.stat().st_size <= 140 * 1024 for p in parts)
+    r = cli("bundle", "import", str(parts[-1]), home_dir=b_home)
+    assert r.code == 0, r.err
+    assert "missing part" in r.out
+    damaged = tmp_path / "trunc.tqb"
+    damaged.write_bytes(parts[0].read_bytes()[:-30])
+    r = cli("bundle", "import", str(damaged), home_dir=b_home)
+    assert r.code == 1 and "truncated" in r.err and "nothing was imported" in r.err
+    ack = tmp_path / "ack.tqb"
+    r = cli("bundle", "import", *map(str, reversed(parts)), "--ack-out", str(ack), home_dir=b_home)
+    assert r.code == 0, r.err
+    assert "all parts are in" in r.out and ack.exists()
+    # The ack goes back to A; the next --since-last export carries nothing already acknowledged.
+    r = cli("bundle", "import", str(ack))
+    assert r.code == 0 and "arrived" in r.out, r.err
+    again = tmp_path / "usb" / "again.tqb"
+    r = cli("bundle", "export", "--for", b_key, "--out", str(again), "--since-last", "--json")
+    assert r.code == 0 and json.loads(r.out)["records"] == 0, r.out + r.err
+    # An ack from a key A never exported to is refused, and changes nothing.
+    a_key = json.loads(cli("info", "--json").out)["key"]
+    c_out = tmp_path / "c.tqb"
+    cli("bundle", "export", "--for", a_key, "--out", str(c_out), "--since-last", home_dir=c_home)
+    forged = tmp_path / "forged-ack.tqb"
+    r = cli("bundle", "import", str(c_out), "--ack-out", str(forged))  # A imports C's, acks to C
+    assert r.code == 0, r.err
+    r = cli("bundle", "import", str(forged), home_dir=b_home)  # B is not the ack's recipient
+    assert r.code == 1 and "for another node" in r.err
