@@ -15,6 +15,7 @@ import click
 
 from ..errors import TequioError
 from ..node import Node
+from ..servelock import ServeLock
 from .context import open_node
 
 
@@ -40,6 +41,15 @@ async def _listen(app: Any, host: str, port: int, what: str, guard: Any) -> tupl
         return await start_listener(app, host, port, guard)
     except OSError as e:
         raise _bind_error(host, port, what, e) from None
+
+
+def _port_of(url: str) -> int | None:
+    from urllib.parse import urlsplit
+
+    try:
+        return urlsplit(url).port
+    except ValueError:
+        return None
 
 
 class _Quieter(logging.Filter):
@@ -75,6 +85,7 @@ async def _serve(
     discovery: bool,
     web_port: int | None = None,
     web_explicit: bool = False,
+    lock: ServeLock | None = None,
 ) -> None:
     # Imported here, not at the top: every other command would pay for importing aiohttp.
     from tequio.federation.listener import ConnectionGuard, ListenerLimits, RefusalLog
@@ -108,6 +119,11 @@ async def _serve(
         )
         runners.append(fed_runner)
         fed.record_listen(fed_bound)
+        bound: dict[str, Any] = {
+            "api_port": api_bound[0][1],
+            "fed_ports": sorted({p for _, p in fed_bound}),
+            "web_port": None,
+        }
         click.echo(f"serving node {node.name!r} ({node.fingerprint})")
         host, port = api_bound[0]
         click.echo(f"local API  http://{host}:{port}{PREFIX}/  (token: 'tequio info')")
@@ -131,6 +147,7 @@ async def _serve(
                 click.echo(f"warning: web pages not served: {e} (--web-port PORT or web.port)", err=True)
             else:
                 runners.append(web_runner)
+                bound["web_port"] = _port_of(url)
                 click.echo(f"web  {url}")
                 if url.startswith("http:") and wcfg.insecure_http and not wcfg.host.startswith("127."):
                     click.echo(
@@ -142,6 +159,8 @@ async def _serve(
             from ..discovery import run_discovery
 
             tasks.append(asyncio.create_task(run_discovery(fed, fed_bound, stop), name="discovery"))
+        if lock is not None:
+            lock.publish(bound)
         click.echo("Ctrl-C to stop")
         await stop.wait()
     finally:
@@ -184,7 +203,7 @@ def serve(
     no_web: bool,
 ) -> None:
     """Serve the local API, the federation listener and gossip until Ctrl-C or SIGTERM."""
-    with open_node(ctx) as node:
+    with open_node(ctx) as node, ServeLock(node.home) as lock:
         cfg = node.config
         asyncio.run(
             _serve(
@@ -195,6 +214,7 @@ def serve(
                 cfg.federation.discovery and not no_discovery,
                 None if no_web else (cfg.web.port if web_port is None else web_port),
                 web_port is not None,  # a port asked for on the command line must be had
+                lock,
             )
         )
 
