@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .errors import TequioError
+from .errors import TequioError, is_disk_full
 
 __all__ = ["LOCK_FILE", "STATE_FILE", "ServeLock", "running_serve"]
 
@@ -41,17 +41,29 @@ class ServeLock:
         except BaseException:
             os.close(fd)
             raise
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
         self._fd: int | None = fd
+        os.ftruncate(fd, 0)
+        try:
+            os.write(fd, f"{os.getpid()}\n".encode())
+        except OSError as e:
+            if not is_disk_full(e):
+                raise
+            # A full disk: the lock holds all the same; only a second serve's message lacks the PID.
 
     def publish(self, ports: dict[str, Any]) -> None:
-        """Write serve.json (0600) with this PID and the bound ports, replacing it atomically."""
+        """Write serve.json (0600) with this PID and the bound ports, replacing it atomically; on a
+        full disk there is none (``info`` then shows the configured ports only)."""
         tmp = self.home / f".{STATE_FILE}.tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            json.dump({"pid": os.getpid(), **ports}, f)
-        os.replace(tmp, self.home / STATE_FILE)
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as f:
+                json.dump({"pid": os.getpid(), **ports}, f)
+            os.replace(tmp, self.home / STATE_FILE)
+        except OSError as e:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            if not is_disk_full(e):
+                raise
 
     def release(self) -> None:
         """Remove serve.json, then let go of the lock (a clean exit)."""

@@ -19,6 +19,7 @@ from sqlite_utils import Database
 from tequio.federation.peers import MIGRATIONS as FEDERATION_STEPS
 from tequio.schemas import Record, parse_payload, parse_wire
 
+from .errors import DiskFull, is_disk_full
 from .migrations import MigrationSet, apply_migrations, pending
 
 __all__ = [
@@ -161,10 +162,22 @@ class Store:
         prepare: Sequence[Callable[[sqlite3.Connection], None]] = (),
     ) -> None:
         self.path = path
+        #: Set when the disk was full at open: the store is read as it is and every write is refused.
+        self.full_disk = False
         # isolation_level=None: no implicit transactions; every write goes through write().
         self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self.conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
-        self.conn.execute("PRAGMA journal_mode = WAL")
+        try:
+            self.conn.execute("PRAGMA journal_mode = WAL")
+        except sqlite3.OperationalError as e:
+            # With no other connection open, WAL needs a new -shm file, which a full disk refuses.
+            # The last connection to close checkpointed the WAL into the file: read it as it is.
+            if not is_disk_full(e, path.parent):
+                raise
+            self.conn.close()
+            uri = f"{path.resolve().as_uri()}?immutable=1"
+            self.conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+            self.full_disk = True
         # NORMAL in WAL mode: a power cut may lose the last commits but never corrupts the file.
         self.conn.execute("PRAGMA synchronous = NORMAL")
         self.conn.execute("PRAGMA foreign_keys = ON")
@@ -178,6 +191,8 @@ class Store:
     @contextmanager
     def write(self) -> Iterator[Database]:
         """One write transaction; nested use becomes a savepoint of the outer one."""
+        if self.full_disk:
+            raise DiskFull(f"the disk holding {self.path.parent} was full when the store was opened")
         if self.conn.in_transaction:
             with self.db.atomic():
                 yield self.db

@@ -3,10 +3,16 @@ left in serve's environment. Every case through real ``tequio`` subprocesses."""
 
 from __future__ import annotations
 
+import errno
+import http.client
 import json
+import os
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 from tests.attackkit import Served, cli_env, init_home, start_serve, tequio
 from tests.conftest import TEQUIO
@@ -89,3 +95,94 @@ def test_a_killed_serve_leaves_no_lock_behind(tmp_path: Path) -> None:
         assert serve_state(again)["pid"] == again.proc.pid
     finally:
         again.stop()
+
+
+DISK_FULL = "the disk holding {home} is full; nothing was lost; free space and run it again"
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 2 MiB tmpfs of its own (CI runs as root); skipped only when mounting is refused."""
+    where = tmp_path / "disk"
+    where.mkdir()
+    r = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(where)], capture_output=True, text=True
+    )
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {r.stderr.strip() or r.returncode}")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], check=False)
+
+
+def fill(disk: Path) -> Path:
+    """Write zeros until the file system refuses one more byte."""
+    filler = disk / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        while True:
+            os.write(fd, b"\0" * 4096)
+    except OSError as e:
+        assert e.errno == errno.ENOSPC
+    finally:
+        os.close(fd)
+    return filler
+
+
+def one_line(r: subprocess.CompletedProcess[str]) -> str:
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, r.stderr
+    return lines[0]
+
+
+def test_full_disk_clear_words_reads_go_on_writes_refused(tmp_path: Path, small_disk: Path) -> None:
+    other = tmp_path / "otra"
+    init_home(other, "Otra")
+    assert tequio(other, "publish", "core.note", "--body", '{"text": "de fuera"}').returncode == 0
+    stream = tmp_path / "otra.tqr"
+    with stream.open("wb") as f:
+        assert subprocess.run([TEQUIO, "records", "export"], env=cli_env(other), stdout=f).returncode == 0
+    home = small_disk / "casa"
+    init_home(home)
+    assert tequio(home, "publish", "core.note", "--body", '{"text": "antes"}').returncode == 0
+    filler = fill(small_disk)
+    expected = "error: " + DISK_FULL.format(home=home)
+    for args in (
+        ("publish", "core.note", "--body", '{"text": "llena"}'),
+        ("records", "import", str(stream)),
+    ):
+        r = tequio(home, *args)
+        assert r.returncode == 1, (args, r)
+        assert one_line(r) == expected, args
+        assert "internal error" not in r.stderr
+    served = start_serve(home)
+    try:
+        assert served.call_blocking() < 1.0, served.stop()  # reads are served
+        conn = http.client.HTTPConnection(*served.api.split(":"), timeout=10)
+        auth = {"Authorization": f"Bearer {served.token}"}
+        conn.request("GET", "/api/v1/records", headers=auth)
+        listed = json.loads(conn.getresponse().read())
+        assert [r["body"]["text"] for r in listed["records"]] == ["antes"]
+        conn.request(
+            "POST",
+            "/api/v1/records",
+            body=json.dumps({"kind": "core.note", "body": {"text": "por la API"}}),
+            headers=auth | {"Content-Type": "application/json"},
+        )
+        reply = conn.getresponse()
+        body = json.loads(reply.read())
+        assert reply.status == 507, body
+        assert body == {"error": "disk-full", "detail": DISK_FULL.format(home=home)}
+        assert served.call_blocking() < 1.0  # still answering after the refusal
+        conn.close()
+    finally:
+        err = served.stop()
+    assert served.proc.returncode == 0, err
+    assert "Traceback" not in err and "internal error" not in err
+    filler.unlink()  # space again: the same commands now work, and nothing was lost
+    assert tequio(home, "records", "import", str(stream)).returncode == 0
+    assert tequio(home, "publish", "core.note", "--body", '{"text": "después"}').returncode == 0
+    texts = [r["body"]["text"] for r in json.loads(tequio(home, "records", "list", "--json").stdout)]
+    assert sorted(texts) == ["antes", "de fuera", "después"]
+    assert json.loads(tequio(home, "check", "--json").stdout)["ok"] is True

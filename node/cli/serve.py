@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from ..errors import TequioError
+from ..errors import TequioError, disk_full_message, is_disk_full
 from ..node import Node
 from ..servelock import ServeLock
 from .context import open_node
@@ -118,7 +118,15 @@ async def _serve(
             fed.app(guard), fed_host, fed_port, "federation listener", guard
         )
         runners.append(fed_runner)
-        fed.record_listen(fed_bound)
+        try:
+            fed.record_listen(fed_bound)
+        except Exception as e:
+            if not is_disk_full(e, node.home):
+                raise
+            # Invites made meanwhile fall back to the configured address; reads go on being served.
+            click.echo(
+                f"warning: {disk_full_message(node.home)} (serving reads; writes are refused)", err=True
+            )
         bound: dict[str, Any] = {
             "api_port": api_bound[0][1],
             "fed_ports": sorted({p for _, p in fed_bound}),
@@ -139,12 +147,17 @@ async def _serve(
                 web_runner, url = await start_web(
                     node, fed, wcfg.host, web_port, insecure_http=wcfg.insecure_http
                 )
-            except TequioError as e:
-                if web_explicit:
+            except Exception as e:
+                if is_disk_full(e, node.home):
+                    # The pages keep their users and sessions in a store of their own that a full
+                    # disk will not open: federation and the local API go on serving reads.
+                    click.echo(f"warning: web pages not served: {disk_full_message(node.home)}", err=True)
+                elif web_explicit or not isinstance(e, TequioError):
                     raise
-                # The configured port is taken (another node on this machine): federation still
-                # serves, and the operator picks a port for the pages.
-                click.echo(f"warning: web pages not served: {e} (--web-port PORT or web.port)", err=True)
+                else:
+                    # The configured port is taken (another node on this machine): federation still
+                    # serves, and the operator picks a port for the pages.
+                    click.echo(f"warning: web pages not served: {e} (--web-port PORT or web.port)", err=True)
             else:
                 runners.append(web_runner)
                 bound["web_port"] = _port_of(url)
