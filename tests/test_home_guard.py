@@ -7,6 +7,7 @@ import errno
 import http.client
 import json
 import os
+import stat
 import subprocess
 import time
 from collections.abc import Iterator
@@ -15,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.attackkit import Served, cli_env, init_home, start_serve, tequio
-from tests.conftest import TEQUIO
+from tests.conftest import TEQUIO, Feed, key
 
 
 def serve_state(served: Served) -> dict[str, object]:
@@ -186,3 +187,142 @@ def test_full_disk_clear_words_reads_go_on_writes_refused(tmp_path: Path, small_
     texts = [r["body"]["text"] for r in json.loads(tequio(home, "records", "list", "--json").stdout)]
     assert sorted(texts) == ["antes", "de fuera", "después"]
     assert json.loads(tequio(home, "check", "--json").stdout)["ok"] is True
+
+
+def loose(*args: str, home: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """``tequio`` run under umask 000, the loosest an operator's shell could have."""
+    return subprocess.run(
+        [TEQUIO, *args],
+        env=cli_env(home) | (env or {}),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=lambda: os.umask(0),
+    )
+
+
+def loose_modes(home: Path) -> list[str]:
+    """Every path under ``home`` (itself included) that another user could read, enter or write."""
+    found = []
+    for path in [home, *home.rglob("*")]:
+        mode = stat.S_IMODE(path.lstat().st_mode)
+        want = 0o700 if path.is_dir() else 0o600
+        if mode & 0o077 or (path.is_file() and mode != want):
+            found.append(f"{path.relative_to(home.parent)} {mode:04o}")
+    return found
+
+
+def test_every_file_is_private_under_umask_000_in_a_0755_home(tmp_path: Path) -> None:
+    home = tmp_path / "casa"
+    home.mkdir()
+    os.chmod(home, 0o755)  # a home made beforehand with a plain mkdir
+    assert loose("init", "--name", "Casa", home=home).returncode == 0
+    photo = tmp_path / "foto.txt"
+    photo.write_text("una prueba\n")
+    r = loose(
+        "publish",
+        "core.note",
+        "--body",
+        '{"text": "con adjunto"}',
+        "--attach",
+        str(photo),
+        "--keep-metadata",
+        home=home,
+    )
+    assert r.returncode == 0, r.stderr
+    proc = subprocess.Popen(
+        [TEQUIO, "serve", "--fed-host", "127.0.0.1", "--fed-port", "0", "--api-port", "0", "--no-discovery"],
+        env=cli_env(home),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: os.umask(0),
+    )
+    served = Served(home, proc, "", "", "")
+    try:
+        serve_state(served)  # every listener bound, serve.json written
+        assert loose("publish", "core.note", "--body", '{"text": "con serve"}', home=home).returncode == 0
+        names = {p.name for p in home.rglob("*")}
+        assert {"tequio.sqlite", "tequio.sqlite-wal", "tequio.sqlite-shm", "blobs", "serve.json"} <= names
+        assert loose_modes(home) == []
+    finally:
+        served.stop()
+    assert loose_modes(home) == []
+
+
+def test_an_older_node_is_narrowed_when_opened(tmp_path: Path) -> None:
+    home = tmp_path / "casa"
+    init_home(home)
+    for p in [home, *home.rglob("*")]:  # as an older version, or a copy with cp -r under umask 022, left it
+        os.chmod(p, 0o755 if p.is_dir() else 0o644)
+    assert tequio(home, "info").returncode == 0
+    assert loose_modes(home) == []
+
+
+PASS = {"TEQUIO_PASS": "una frase larga de prueba"}
+
+
+def environ_of(pid: int) -> dict[str, str]:
+    raw = Path(f"/proc/{pid}/environ").read_bytes()
+    return dict(item.split("=", 1) for item in raw.decode(errors="replace").split("\0") if "=" in item)
+
+
+def children_of(pid: int) -> list[int]:
+    out = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                fields = (d / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                out.append(int(d.name))
+    return out
+
+
+def test_the_passphrase_leaves_serve_and_never_reaches_its_children(tmp_path: Path) -> None:
+    home = tmp_path / "casa"
+    r = subprocess.run(
+        [TEQUIO, "init", "--name", "Casa", "--passphrase-env", "TEQUIO_PASS", "--kdf", "interactive"],
+        env=cli_env(home) | PASS,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 0, r.stderr
+    proc = subprocess.Popen(
+        [TEQUIO, "serve", "--fed-host", "127.0.0.1", "--fed-port", "0", "--api-port", "0", "--no-discovery"],
+        env=cli_env(home) | PASS,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    served = Served(home, proc, "", "", (home / "api.token").read_text().strip())
+    try:
+        state = serve_state(served)
+        served.api = f"127.0.0.1:{state['api_port']}"
+        # Enough records for the verifier processes to be started (they are, on a large batch).
+        stream = b"".join(r.wire for r in Feed(key(7)).take(1500))
+        conn = http.client.HTTPConnection("127.0.0.1", int(str(state["api_port"])), timeout=60)
+        conn.request(
+            "POST",
+            "/api/v1/records",
+            body=stream,
+            headers={
+                "Authorization": f"Bearer {served.token}",
+                "Content-Type": "application/vnd.tequio.records",
+            },
+        )
+        reply = conn.getresponse()
+        assert reply.status == 200, reply.read()
+        assert json.loads(reply.read())["accepted"] == 1500
+        conn.close()
+        kids = children_of(proc.pid)
+        assert kids, "no verifier process was started"
+        for pid in [proc.pid, *kids]:
+            env = environ_of(pid)
+            assert "TEQUIO_PASS" not in env, pid
+            assert PASS["TEQUIO_PASS"] not in "\0".join(f"{k}={v}" for k, v in env.items()), pid
+        assert served.call_blocking() < 1.0  # the key stayed open: serve still signs and answers
+    finally:
+        served.stop()

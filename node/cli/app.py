@@ -101,6 +101,8 @@ _register_builtins()
 def run(argv: list[str] | None = None) -> int:
     """Run the command line ``argv`` (default: the process's) and return its exit code."""
     args = sys.argv[1:] if argv is None else argv
+    # Whatever the operator's umask: every file and folder a command writes is this user's alone.
+    os.umask(0o077)
     try:
         result = cli.main(args=argv, prog_name="tequio", standalone_mode=False)
         return result if isinstance(result, int) else 0

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import errno
 import logging
+import os
 import signal
 import socket
 import time
@@ -41,6 +42,25 @@ async def _listen(app: Any, host: str, port: int, what: str, guard: Any) -> tupl
         return await start_listener(app, host, port, guard)
     except OSError as e:
         raise _bind_error(host, port, what, e) from None
+
+
+def forget_env(var: str) -> None:
+    """Remove ``var`` from this process's environment, including the copy the kernel shows in
+    /proc/PID/environ (the block the process started with), which unsetenv alone leaves in place."""
+    value = os.environ.get(var)
+    if value is None:
+        return
+    with contextlib.suppress(OSError, AttributeError, ValueError):
+        import ctypes
+
+        libc = ctypes.CDLL(None)
+        libc.getenv.restype = ctypes.c_void_p
+        where = libc.getenv(var.encode())
+        if where:
+            size = len(os.fsencode(value))
+            start = where - len(var.encode()) - 1  # "VAR=" precedes the value
+            ctypes.memset(start, 0, len(var.encode()) + 1 + size)
+    os.environ.pop(var, None)
 
 
 def _port_of(url: str) -> int | None:
@@ -218,6 +238,10 @@ def serve(
     """Serve the local API, the federation listener and gossip until Ctrl-C or SIGTERM."""
     with open_node(ctx) as node, ServeLock(node.home) as lock:
         cfg = node.config
+        # The key is open: the passphrase has no further use here, and no child (verifiers, plugins'
+        # helpers) nor a reader of /proc/PID/environ should find it.
+        if cfg.identity.passphrase_env:
+            forget_env(cfg.identity.passphrase_env)
         asyncio.run(
             _serve(
                 node,
