@@ -136,6 +136,25 @@ def m003_blob_refs(db: Database) -> None:
     db.conn.executemany("INSERT OR IGNORE INTO blob_refs VALUES (?, ?, ?, ?, ?, ?)", rows)
 
 
+@CORE_MIGRATIONS
+def m004_rejection_counts(db: Database) -> None:
+    # Every rejection counted per (source, reason), however many the detailed log has let go.
+    db.execute(
+        """CREATE TABLE rejection_counts (
+            source TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            count INTEGER NOT NULL,
+            first_at INTEGER NOT NULL,
+            last_at INTEGER NOT NULL,
+            PRIMARY KEY (source, reason)
+        ) WITHOUT ROWID"""
+    )
+    db.execute(
+        "INSERT INTO rejection_counts SELECT source, reason, count(*), min(at), max(at)"
+        " FROM rejections GROUP BY source, reason"
+    )
+
+
 #: Federation's own tables (peers, views, invites), defined by ``federation`` and versioned here.
 FEDERATION_MIGRATIONS = MigrationSet("federation", steps=[(f.__name__, f) for f in FEDERATION_STEPS])
 
@@ -150,6 +169,10 @@ class FeedHead:
     seq: int
     head: bytes | None
     forked: bool
+
+
+#: When the rejection log is full, one (source, reason) keeps at most 1/REJECTION_SHARE of it in detail.
+REJECTION_SHARE = 20
 
 
 class Store:
@@ -412,7 +435,39 @@ class Store:
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             rows,
         )
-        self.conn.execute("DELETE FROM rejections WHERE n <= (SELECT max(n) FROM rejections) - ?", (keep,))
+        self.conn.executemany(
+            "INSERT INTO rejection_counts (source, reason, count, first_at, last_at) VALUES (?, ?, 1, ?, ?)"
+            " ON CONFLICT (source, reason) DO UPDATE SET count = count + 1,"
+            " last_at = max(last_at, excluded.last_at)",
+            [(r[1], str(r[2]), r[0], r[0]) for r in rows],
+        )
+        (total,) = self.conn.execute("SELECT count(*) FROM rejections").fetchone()
+        if total > keep:
+            # Full: first trim the (source, reason) pairs holding more than their share, oldest first, so
+            # that one peer's flood of penalty-free gaps cannot push every other source's entries out.
+            self.conn.execute(
+                "DELETE FROM rejections WHERE n IN (SELECT n FROM (SELECT n, row_number() OVER"
+                " (PARTITION BY source, reason ORDER BY n DESC) AS r FROM rejections) WHERE r > ?)",
+                (max(1, keep // REJECTION_SHARE),),
+            )
+            self.conn.execute(
+                "DELETE FROM rejections WHERE n NOT IN (SELECT n FROM rejections ORDER BY n DESC LIMIT ?)",
+                (keep,),
+            )
+            self.conn.execute(
+                "DELETE FROM rejection_counts WHERE (source, reason) NOT IN"
+                " (SELECT source, reason FROM rejection_counts ORDER BY last_at DESC LIMIT ?)",
+                (max(keep, 1000),),
+            )
+
+    def rejection_counts(self, limit: int = 100) -> list[tuple[str, str, int, int, int]]:
+        """(source, reason, count, first_at, last_at), most recently seen first: every rejection counted,
+        including those the bounded log no longer details."""
+        return self.conn.execute(
+            "SELECT source, reason, count, first_at, last_at FROM rejection_counts"
+            " ORDER BY last_at DESC, source, reason LIMIT ?",
+            (limit,),
+        ).fetchall()
 
     # -- checks --------------------------------------------------------------------------------------
 
