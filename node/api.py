@@ -17,7 +17,7 @@ from aiohttp import web
 
 from tequio.schemas import StrictJSONError, from_json, is_valid_scope, loads_strict, parse_key
 
-from .errors import NotRecordStream, TequioError
+from .errors import NotRecordStream, TequioError, disk_full_message, is_disk_full
 from .node import Node
 
 __all__ = ["NODE", "PREFIX", "RECORDS_MEDIA_TYPE", "make_api_app"]
@@ -44,9 +44,12 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         if e.content_type == "application/json":
             raise
         return _error(e.status, e.reason.lower().replace(" ", "-"), e.text or e.reason)
-    except TequioError as e:
-        return _error(400, "bad-request", str(e))
-    except Exception:
+    except Exception as e:
+        if is_disk_full(e, request.app[NODE].home):
+            # 507 Insufficient Storage: the write was rolled back, reads go on; a client may retry later.
+            return _error(507, "disk-full", disk_full_message(request.app[NODE].home))
+        if isinstance(e, TequioError):
+            return _error(400, "bad-request", str(e))
         log.exception("local API: %s %s failed", request.method, request.path)
         return _error(500, "internal", "internal error; see the node's log")
 

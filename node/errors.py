@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import errno
+import os
+import sqlite3
+from pathlib import Path
+
 __all__ = [
     "ConfigError",
     "DatabaseTooNew",
+    "DiskFull",
     "NodeExists",
     "NodeNotFound",
     "PassphraseRequired",
@@ -12,6 +18,8 @@ __all__ = [
     "PublishError",
     "TequioError",
     "WrongPassphrase",
+    "disk_full_message",
+    "is_disk_full",
 ]
 
 
@@ -53,3 +61,53 @@ class PublishError(TequioError):
 
 class NotRecordStream(TequioError):
     """The input does not begin with a record; refused before anything is ingested or logged."""
+
+
+class DiskFull(TequioError):
+    """A write found no space left. SQLite rolled the transaction back, so nothing stored is lost."""
+
+
+def disk_full_message(home: object) -> str:
+    """The one line an operator reads when the disk is full, whatever was being written."""
+    return f"the disk holding {home} is full; nothing was lost; free space and run it again"
+
+
+def is_disk_full(e: BaseException | None, where: Path | str | None = None) -> bool:
+    """True for SQLite's "database or disk is full" and for ENOSPC/EDQUOT, also as a cause or context;
+    with ``where``, also for SQLite's bare "disk I/O error" when that file system has no room left
+    (its -shm and -wal files fail that way on a full disk) or "readonly database" (see Store)."""
+    if where is not None and _io_error(e) and _no_room(where):
+        return True
+    seen = 0
+    while e is not None and seen < 16:
+        if isinstance(e, DiskFull):
+            return True
+        if isinstance(e, sqlite3.OperationalError) and "disk is full" in str(e):
+            return True
+        if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        e = e.__cause__ or e.__context__
+        seen += 1
+    return False
+
+
+def _io_error(e: BaseException | None) -> bool:
+    for _ in range(16):
+        if e is None:
+            return False
+        # "readonly database": a store opened read-only because the disk was full at open.
+        if isinstance(e, sqlite3.OperationalError) and any(
+            m in str(e) for m in ("disk I/O error", "readonly database")
+        ):
+            return True
+        e = e.__cause__ or e.__context__
+    return False
+
+
+def _no_room(where: Path | str) -> bool:
+    """Under 64 KiB free for this user on the file system holding ``where``."""
+    try:
+        st = os.statvfs(where)
+    except OSError:
+        return False
+    return st.f_bavail * st.f_frsize < 65536

@@ -51,6 +51,7 @@ from .errors import (
     TequioError,
 )
 from .governance import GovernanceAccess, NodeGovernance
+from .homemode import private_home
 from .identity import KEY_FILE, Identity, create_identity, key_is_encrypted, load_identity, read_public_key
 from .ingest import AccessPolicy, Ingestor, IngestReport, Rejection
 from .kinds import body_error
@@ -177,9 +178,9 @@ class Node:
         host = PluginHost(plugins, env)  # before writing anything: a plugin error must leave no half node
         if not home.exists():
             home.mkdir(parents=True, mode=0o700)
-            os.chmod(home, 0o700)  # mkdir's mode is reduced by the umask
-        # An existing directory keeps its mode (it may be the operator's own); node.key and
-        # api.token are 0600 in any case.
+        # An existing directory (0755 from a plain mkdir) is narrowed too: the store, its WAL and
+        # the blobs are the organisation's, never another user's on this machine.
+        private_home(home)
         identity = create_identity(home, rng, passphrase, kdf_profile)
         fd = os.open(home / TOKEN_FILE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
@@ -206,6 +207,7 @@ class Node:
         home = Path(home)
         if not (home / CONFIG_FILE).exists():
             raise NodeNotFound(f"no Tequio node in {home}: run 'tequio init --name NAME' first")
+        private_home(home)
         env = os.environ if env is None else env
         host = PluginHost(plugins, env)
         config = load_config(home, host.config_sections())

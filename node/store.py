@@ -19,6 +19,7 @@ from sqlite_utils import Database
 from tequio.federation.peers import MIGRATIONS as FEDERATION_STEPS
 from tequio.schemas import Record, parse_payload, parse_wire
 
+from .errors import DiskFull, is_disk_full
 from .migrations import MigrationSet, apply_migrations, pending
 
 __all__ = [
@@ -135,6 +136,25 @@ def m003_blob_refs(db: Database) -> None:
     db.conn.executemany("INSERT OR IGNORE INTO blob_refs VALUES (?, ?, ?, ?, ?, ?)", rows)
 
 
+@CORE_MIGRATIONS
+def m004_rejection_counts(db: Database) -> None:
+    # Every rejection counted per (source, reason), however many the detailed log has let go.
+    db.execute(
+        """CREATE TABLE rejection_counts (
+            source TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            count INTEGER NOT NULL,
+            first_at INTEGER NOT NULL,
+            last_at INTEGER NOT NULL,
+            PRIMARY KEY (source, reason)
+        ) WITHOUT ROWID"""
+    )
+    db.execute(
+        "INSERT INTO rejection_counts SELECT source, reason, count(*), min(at), max(at)"
+        " FROM rejections GROUP BY source, reason"
+    )
+
+
 #: Federation's own tables (peers, views, invites), defined by ``federation`` and versioned here.
 FEDERATION_MIGRATIONS = MigrationSet("federation", steps=[(f.__name__, f) for f in FEDERATION_STEPS])
 
@@ -151,6 +171,10 @@ class FeedHead:
     forked: bool
 
 
+#: When the rejection log is full, one (source, reason) keeps at most 1/REJECTION_SHARE of it in detail.
+REJECTION_SHARE = 20
+
+
 class Store:
     """The SQLite file of one node."""
 
@@ -161,10 +185,22 @@ class Store:
         prepare: Sequence[Callable[[sqlite3.Connection], None]] = (),
     ) -> None:
         self.path = path
+        #: Set when the disk was full at open: the store is read as it is and every write is refused.
+        self.full_disk = False
         # isolation_level=None: no implicit transactions; every write goes through write().
         self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self.conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
-        self.conn.execute("PRAGMA journal_mode = WAL")
+        try:
+            self.conn.execute("PRAGMA journal_mode = WAL")
+        except sqlite3.OperationalError as e:
+            # With no other connection open, WAL needs a new -shm file, which a full disk refuses.
+            # The last connection to close checkpointed the WAL into the file: read it as it is.
+            if not is_disk_full(e, path.parent):
+                raise
+            self.conn.close()
+            uri = f"{path.resolve().as_uri()}?immutable=1"
+            self.conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+            self.full_disk = True
         # NORMAL in WAL mode: a power cut may lose the last commits but never corrupts the file.
         self.conn.execute("PRAGMA synchronous = NORMAL")
         self.conn.execute("PRAGMA foreign_keys = ON")
@@ -178,6 +214,8 @@ class Store:
     @contextmanager
     def write(self) -> Iterator[Database]:
         """One write transaction; nested use becomes a savepoint of the outer one."""
+        if self.full_disk:
+            raise DiskFull(f"the disk holding {self.path.parent} was full when the store was opened")
         if self.conn.in_transaction:
             with self.db.atomic():
                 yield self.db
@@ -397,7 +435,39 @@ class Store:
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             rows,
         )
-        self.conn.execute("DELETE FROM rejections WHERE n <= (SELECT max(n) FROM rejections) - ?", (keep,))
+        self.conn.executemany(
+            "INSERT INTO rejection_counts (source, reason, count, first_at, last_at) VALUES (?, ?, 1, ?, ?)"
+            " ON CONFLICT (source, reason) DO UPDATE SET count = count + 1,"
+            " last_at = max(last_at, excluded.last_at)",
+            [(r[1], str(r[2]), r[0], r[0]) for r in rows],
+        )
+        (total,) = self.conn.execute("SELECT count(*) FROM rejections").fetchone()
+        if total > keep:
+            # Full: first trim the (source, reason) pairs holding more than their share, oldest first, so
+            # that one peer's flood of penalty-free gaps cannot push every other source's entries out.
+            self.conn.execute(
+                "DELETE FROM rejections WHERE n IN (SELECT n FROM (SELECT n, row_number() OVER"
+                " (PARTITION BY source, reason ORDER BY n DESC) AS r FROM rejections) WHERE r > ?)",
+                (max(1, keep // REJECTION_SHARE),),
+            )
+            self.conn.execute(
+                "DELETE FROM rejections WHERE n NOT IN (SELECT n FROM rejections ORDER BY n DESC LIMIT ?)",
+                (keep,),
+            )
+            self.conn.execute(
+                "DELETE FROM rejection_counts WHERE (source, reason) NOT IN"
+                " (SELECT source, reason FROM rejection_counts ORDER BY last_at DESC LIMIT ?)",
+                (max(keep, 1000),),
+            )
+
+    def rejection_counts(self, limit: int = 100) -> list[tuple[str, str, int, int, int]]:
+        """(source, reason, count, first_at, last_at), most recently seen first: every rejection counted,
+        including those the bounded log no longer details."""
+        return self.conn.execute(
+            "SELECT source, reason, count, first_at, last_at FROM rejection_counts"
+            " ORDER BY last_at DESC, source, reason LIMIT ?",
+            (limit,),
+        ).fetchall()
 
     # -- checks --------------------------------------------------------------------------------------
 

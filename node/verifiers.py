@@ -8,6 +8,7 @@ A worker that dies is not trusted to have judged anything: its chunk is checked 
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import subprocess
 import sys
@@ -57,6 +58,17 @@ def _chunks(raws: Sequence[bytes], base: int, n: int) -> list[tuple[Sequence[byt
     return out
 
 
+#: What a verifier needs from the environment to start Python; nothing else (no passphrase, no token).
+_CHILD_ENV = (
+    *("PATH", "PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV"),
+    *("LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "HOME"),
+)
+
+
+def _child_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k in _CHILD_ENV}
+
+
 class _Worker:
     def __init__(self) -> None:
         # bufsize=0: unbuffered pipes, so reading a reply returns what has arrived instead of waiting
@@ -70,6 +82,7 @@ class _Worker:
             # Its own session: a Ctrl-C at the terminal reaches the node, which stops its verifiers
             # by closing their stdin, instead of killing them under a batch (and a warning per batch).
             start_new_session=True,
+            env=_child_env(),
         )
         assert self.proc.stdin is not None and self.proc.stdout is not None
         self.stdin: IO[bytes] = self.proc.stdin

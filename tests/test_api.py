@@ -99,9 +99,12 @@ async def test_serve_ingests_a_wire_stream(served, session: aiohttp.ClientSessio
         assert await r.json() == {"accepted": 2, "duplicates": 1, "rejected": []}
 
 
-def test_serve_refuses_a_port_in_use(served) -> None:
+def test_serve_refuses_a_port_in_use(served, tmp_path: Path) -> None:
     url, _, env = served
     port = re.search(r":(\d+)/", url).group(1)
+    # Another node's home: a second serve on the same home is refused earlier, by the home's lock.
+    env = env | {"TEQUIO_HOME": str(tmp_path / "otra")}
+    subprocess.run([TEQUIO, "init", "--name", "Otra"], env=env, check=True, capture_output=True)
     r = subprocess.run(
         [TEQUIO, "serve", "--api-port", port, "--fed-port", "0", "--web-port", "0"],
         env=env,

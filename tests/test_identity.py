@@ -147,10 +147,11 @@ def test_cli_passphrase_errors_are_one_line(cli) -> None:
     assert unset.code == 1 and "$NOPE is not set" in unset.err and len(unset.err.splitlines()) == 1
 
 
-def test_an_existing_home_keeps_its_mode(tmp_path: Path) -> None:
+def test_an_existing_home_is_narrowed_to_0700(tmp_path: Path) -> None:
+    # Issue 9 section 9: a 0755 home let another user read the store; the node now makes it private.
     home = tmp_path / "mine"
     home.mkdir(mode=0o755)
     os.chmod(home, 0o755)
     Node.create(home, name="x", rng=seeded_rng(3)).close()
-    assert stat.S_IMODE(home.stat().st_mode) == 0o755
+    assert stat.S_IMODE(home.stat().st_mode) == 0o700
     assert stat.S_IMODE((home / KEY_FILE).stat().st_mode) == 0o600

@@ -13,6 +13,7 @@ from ..identity import KDF_PROFILES, key_is_encrypted
 from ..names import check_name
 from ..node import Node
 from ..pluginhost import PluginHost
+from ..servelock import running_serve
 from .context import counted, echo_json, home_of, open_node
 
 
@@ -111,13 +112,40 @@ def info(ctx: click.Context, as_json: bool) -> None:
             "web_certificate": _certificate(node),
             "plugins": [p["name"] for p in node.plugins.describe()],
         }
+        # The ports a running serve actually bound (it may have been given 0 or other ports than the
+        # config's); None when no serve runs on this home.
+        live = running_serve(node.home)
+        data["serving"] = (
+            None
+            if live is None
+            else {
+                "pid": live.get("pid"),
+                "api_port": live.get("api_port"),
+                "fed_ports": live.get("fed_ports"),
+                "web_port": live.get("web_port"),
+            }
+        )
     if as_json:
         echo_json(data)
         return
     width = max(len(k) for k in data)
     for k, v in data.items():
+        if k == "serving":
+            v = _serving_line(v if isinstance(v, dict) else None)
         shown = ", ".join(v) if isinstance(v, list) else v
         click.echo(f"{k.replace('_', ' '):<{width}}  {shown}")
+
+
+def _serving_line(live: dict[str, object] | None) -> str:
+    if live is None:
+        return "no tequio serve is running on this home"
+    fed = live.get("fed_ports") or []
+    fed_text = ", ".join(str(p) for p in fed) if isinstance(fed, list) else str(fed)
+    web = live.get("web_port")
+    return (
+        f"PID {live.get('pid')}: local API port {live.get('api_port')}, federation port {fed_text or '-'},"
+        f" web port {web if web is not None else '-'}"
+    )
 
 
 @click.command()

@@ -9,12 +9,15 @@ from pathlib import Path
 
 import click
 
-from ..errors import PluginError, TequioError
+from ..errors import PluginError, TequioError, disk_full_message, is_disk_full
 from .context import ENV_HOME, CliState
 from .interrupt import Interrupted, say
 from .lazy import LazyCommand
 
 __all__ = ["cli", "run"]
+
+#: The home of the command being run, for messages printed after its context is gone (a full disk).
+_home: Path | None = None
 
 
 #: Built-in commands: name -> (module in tequio.node.cli, attribute, short help). Each module loads
@@ -155,6 +158,8 @@ def cli(ctx: click.Context, home: Path | None) -> None:
         env = os.environ.get(ENV_HOME)
         home = Path(env) if env else Path.home() / ".tequio"
     ctx.obj = CliState(home=home.expanduser())
+    global _home
+    _home = ctx.obj.home
     level = os.environ.get("TEQUIO_LOG", "WARNING").upper()
     logging.basicConfig(
         level=getattr(logging, level, logging.WARNING), format="%(levelname)s %(name)s: %(message)s"
@@ -172,6 +177,8 @@ _register_builtins()
 def run(argv: list[str] | None = None) -> int:
     """Run the command line ``argv`` (default: the process's) and return its exit code."""
     args = sys.argv[1:] if argv is None else argv
+    # Whatever the operator's umask: every file and folder a command writes is this user's alone.
+    os.umask(0o077)
     try:
         result = cli.main(args=argv, prog_name="tequio", standalone_mode=False)
         return result if isinstance(result, int) else 0
@@ -191,21 +198,30 @@ def run(argv: list[str] | None = None) -> int:
     except click.ClickException as e:
         _err(e.format_message())
         return e.exit_code or 1
-    except TequioError as e:
+    except Exception as e:
+        return _failed(e)
+    except KeyboardInterrupt:
+        return say(None, args)
+
+
+def _failed(e: Exception) -> int:
+    """Exit code and one line for an error that is not about usage or Ctrl-C."""
+    home = _home if _home is not None else Path(os.environ.get(ENV_HOME) or Path.home() / ".tequio")
+    if is_disk_full(e, home if home.is_dir() else None):
+        _err(disk_full_message(home))
+        return 1
+    if isinstance(e, TequioError):
         _err(str(e))
         return 1
-    except OSError as e:
+    if isinstance(e, OSError):
         if isinstance(e, BrokenPipeError):
             return 0  # the reader went away (e.g. `| head`): not an error of ours
         _err(f"{e.strerror or e}{f': {e.filename}' if e.filename else ''}")
         return 1
-    except KeyboardInterrupt:
-        return say(None, args)
-    except Exception as e:
-        if os.environ.get("TEQUIO_DEBUG"):
-            raise
-        _err(f"internal error: {type(e).__name__}: {e} (a bug; TEQUIO_DEBUG=1 shows the traceback)")
-        return 70
+    if os.environ.get("TEQUIO_DEBUG"):
+        raise e
+    _err(f"internal error: {type(e).__name__}: {e} (a bug; TEQUIO_DEBUG=1 shows the traceback)")
+    return 70
 
 
 def _err(message: str) -> None:

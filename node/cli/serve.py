@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import errno
 import logging
+import os
 import signal
 import socket
 import time
@@ -13,8 +14,9 @@ from typing import Any
 
 import click
 
-from ..errors import TequioError
+from ..errors import TequioError, disk_full_message, is_disk_full
 from ..node import Node
+from ..servelock import ServeLock
 from .context import open_node
 
 
@@ -40,6 +42,34 @@ async def _listen(app: Any, host: str, port: int, what: str, guard: Any) -> tupl
         return await start_listener(app, host, port, guard)
     except OSError as e:
         raise _bind_error(host, port, what, e) from None
+
+
+def forget_env(var: str) -> None:
+    """Remove ``var`` from this process's environment, including the copy the kernel shows in
+    /proc/PID/environ (the block the process started with), which unsetenv alone leaves in place."""
+    value = os.environ.get(var)
+    if value is None:
+        return
+    with contextlib.suppress(OSError, AttributeError, ValueError):
+        import ctypes
+
+        libc = ctypes.CDLL(None)
+        libc.getenv.restype = ctypes.c_void_p
+        where = libc.getenv(var.encode())
+        if where:
+            size = len(os.fsencode(value))
+            start = where - len(var.encode()) - 1  # "VAR=" precedes the value
+            ctypes.memset(start, 0, len(var.encode()) + 1 + size)
+    os.environ.pop(var, None)
+
+
+def _port_of(url: str) -> int | None:
+    from urllib.parse import urlsplit
+
+    try:
+        return urlsplit(url).port
+    except ValueError:
+        return None
 
 
 class _Quieter(logging.Filter):
@@ -75,6 +105,7 @@ async def _serve(
     discovery: bool,
     web_port: int | None = None,
     web_explicit: bool = False,
+    lock: ServeLock | None = None,
 ) -> None:
     # Imported here, not at the top: every other command would pay for importing aiohttp.
     from tequio.federation.listener import ConnectionGuard, ListenerLimits, RefusalLog
@@ -107,7 +138,20 @@ async def _serve(
             fed.app(guard), fed_host, fed_port, "federation listener", guard
         )
         runners.append(fed_runner)
-        fed.record_listen(fed_bound)
+        try:
+            fed.record_listen(fed_bound)
+        except Exception as e:
+            if not is_disk_full(e, node.home):
+                raise
+            # Invites made meanwhile fall back to the configured address; reads go on being served.
+            click.echo(
+                f"warning: {disk_full_message(node.home)} (serving reads; writes are refused)", err=True
+            )
+        bound: dict[str, Any] = {
+            "api_port": api_bound[0][1],
+            "fed_ports": sorted({p for _, p in fed_bound}),
+            "web_port": None,
+        }
         click.echo(f"serving node {node.name!r} ({node.fingerprint})")
         host, port = api_bound[0]
         click.echo(f"local API  http://{host}:{port}{PREFIX}/  (token: 'tequio info')")
@@ -123,14 +167,20 @@ async def _serve(
                 web_runner, url = await start_web(
                     node, fed, wcfg.host, web_port, insecure_http=wcfg.insecure_http
                 )
-            except TequioError as e:
-                if web_explicit:
+            except Exception as e:
+                if is_disk_full(e, node.home):
+                    # The pages keep their users and sessions in a store of their own that a full
+                    # disk will not open: federation and the local API go on serving reads.
+                    click.echo(f"warning: web pages not served: {disk_full_message(node.home)}", err=True)
+                elif web_explicit or not isinstance(e, TequioError):
                     raise
-                # The configured port is taken (another node on this machine): federation still
-                # serves, and the operator picks a port for the pages.
-                click.echo(f"warning: web pages not served: {e} (--web-port PORT or web.port)", err=True)
+                else:
+                    # The configured port is taken (another node on this machine): federation still
+                    # serves, and the operator picks a port for the pages.
+                    click.echo(f"warning: web pages not served: {e} (--web-port PORT or web.port)", err=True)
             else:
                 runners.append(web_runner)
+                bound["web_port"] = _port_of(url)
                 click.echo(f"web  {url}")
                 if url.startswith("http:") and wcfg.insecure_http and not wcfg.host.startswith("127."):
                     click.echo(
@@ -142,6 +192,8 @@ async def _serve(
             from ..discovery import run_discovery
 
             tasks.append(asyncio.create_task(run_discovery(fed, fed_bound, stop), name="discovery"))
+        if lock is not None:
+            lock.publish(bound)
         click.echo("Ctrl-C to stop")
         await stop.wait()
     finally:
@@ -184,8 +236,12 @@ def serve(
     no_web: bool,
 ) -> None:
     """Serve the local API, the federation listener and gossip until Ctrl-C or SIGTERM."""
-    with open_node(ctx) as node:
+    with open_node(ctx) as node, ServeLock(node.home) as lock:
         cfg = node.config
+        # The key is open: the passphrase has no further use here, and no child (verifiers, plugins'
+        # helpers) nor a reader of /proc/PID/environ should find it.
+        if cfg.identity.passphrase_env:
+            forget_env(cfg.identity.passphrase_env)
         asyncio.run(
             _serve(
                 node,
@@ -195,6 +251,7 @@ def serve(
                 cfg.federation.discovery and not no_discovery,
                 None if no_web else (cfg.web.port if web_port is None else web_port),
                 web_port is not None,  # a port asked for on the command line must be had
+                lock,
             )
         )
 
