@@ -100,3 +100,53 @@ async def test_hostile_input_to_the_curation_commands(orgs: list[Org]) -> None:
     ok_json(a.home, "intake", "tag", got.id.hex(), "--place", "\x1b[2Jplaza")
     r = run(a.home, "intake", "queue")
     assert r.code == 0 and "\x1b" not in r.out
+
+
+async def test_an_incident_timeline_and_its_court_package_checked_offline(
+    orgs: list[Org], tmp_path: Path
+) -> None:
+    """§5: the items tagged with an incident in time order with who took each in; one package of them,
+    written by the evidence plugin, checked offline naming every signer; a tampered copy refused."""
+    a, b = orgs[0].node, orgs[1].node
+    _, scope = create_group(a, "Coalición", [(b.key, "B", [])])
+    await sync_all(orgs[:2])
+    late = ev.intake(a, PHOTOS[0], "Después", consent="yes", when="2026-11-20T19:30:00")
+    early = ev.intake(a, PHOTOS[1], "Antes", consent="yes", when="2026-11-20T18:05:00")
+    theirs = ev.intake(b, PHOTOS[2], "Desde el puente", consent="yes", when="2026-11-20T18:45:00")
+    for n, got in ((a, late), (a, early), (b, theirs)):
+        ev.share(n, got.sha256, scope)
+    await sync_all(orgs[:2])
+    for got in (late, early, theirs):
+        ok_json(b.home, "intake", "tag", got.id.hex(), "--incident", "Marcha 20N")
+    ev.review(b, late.sha256, "verified", ["source"], "testigos", scope=scope)
+    await sync_all(orgs[:2])
+
+    shown = ok_json(a.home, "intake", "incident", "show", "Marcha 20N")
+    assert [r["id"] for r in shown["items"]] == [early.id.hex(), theirs.id.hex(), late.id.hex()]
+    assert [r["taken_in_by"] for r in shown["items"]] == ["Casa", "Colectivo", "Casa"]
+    assert [r["state"] for r in shown["items"]] == ["unreviewed", "unreviewed", "verified"]
+    assert ok_json(a.home, "intake", "incident", "show", "otra")["items"] == []
+
+    out = tmp_path / "marcha.zip"
+    r = run(a.home, "intake", "incident", "export", "Marcha 20N", "--out", str(out), "--json")
+    assert r.code == 0, r.err
+    assert "Colectivo" in r.err  # B's item is B's to export, and A is told so
+    made = __import__("json").loads(r.out)
+    assert set(made["items"]) == {early.id.hex(), late.id.hex()}
+    checked = ok_json(a.home, "evidence", "check", str(out))
+    names = {s["name"] for s in checked["signers"]}
+    assert {"Casa", "Colectivo"} <= names  # A took the items in; B's review of one is in the package
+
+    import zipfile
+
+    bad = tmp_path / "tampered.zip"
+    with zipfile.ZipFile(out) as src, zipfile.ZipFile(bad, "w") as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename.startswith("originals/"):  # one flipped bit in a sealed original
+                data = data[:-1] + bytes([data[-1] ^ 1])
+            dst.writestr(info, data)
+    refused = run(a.home, "evidence", "check", str(bad))
+    assert refused.code == 1 and "cannot be trusted" in refused.err
+    assert "no item of incident" in one_line_error(run(b.home, "intake", "incident", "export", "nada",
+                                                       "--out", str(tmp_path / "x.zip")))  # fmt: skip
