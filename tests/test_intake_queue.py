@@ -76,6 +76,11 @@ async def test_two_curators_tag_one_item_at_once_and_both_keep_their_fields(
     before = len(a.records(kind="intake.tag"))
     assert "intake.curate" in one_line_error(run(a.home, "intake", "tag", item, "--place", "otro"))
     assert "intake.curate" in one_line_error(run(a.home, "intake", "ask", item, "¿Hora?"))
+    a.publish("intake.tag", {"item": first.id, "set": {"place": "falso"}}, scope=scope)  # around the CLI
+    await sync_all(orgs[:3])
+    for home in (a.home, b.home, c.home):  # every node folds only the curators' edits
+        assert {q["id"]: q for q in ok_json(home, "intake", "queue", "--all")}[item]["tags"] == want
+    before = len(a.records(kind="intake.tag"))
     d = orgs[3].node
     assert "no evidence item" in one_line_error(run(d.home, "intake", "tag", item, "--place", "x"))
     assert len(a.records(kind="intake.tag")) == before

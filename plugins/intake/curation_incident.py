@@ -14,8 +14,7 @@ import click
 
 from tequio.node import Node
 
-from .curation import current_tags
-from .curation_queue import ITEM, _parse_ms, _state, coalition_scopes, item_of
+from .curation_queue import ITEM, _parse_ms, _state, coalition_scopes, group_tags, item_of
 
 __all__ = ["export_via_evidence", "timeline"]
 
@@ -32,7 +31,7 @@ def timeline(node: Node, incident: str) -> list[dict[str, Any]]:
             iid, b = item_of(rec), rec.body or {}
             if iid in rows:
                 continue
-            tags = current_tags(node, iid, scope)
+            tags = group_tags(node, iid, scope)
             if tags.get("incident") != incident:
                 continue
             raw = b.get("origin")

@@ -115,6 +115,15 @@ def _state(node: Node, scope: str, ids: set[bytes]) -> str:
     return latest[1] if latest else "unreviewed"
 
 
+def group_tags(node: Node, item: bytes, scope: str) -> dict[str, Any]:
+    """Merged tags counting only edits by authors the group's ``intake.curate`` rule allows now."""
+    st = node.governance.state(scope)
+    if st is None:
+        return current_tags(node, item, scope)
+    actions = node.plugins.action_index()
+    return current_tags(node, item, scope, lambda k: allowed(st, k, CURATE, actions) is None)
+
+
 def _hamming(a: int, b: int) -> int:
     return bin(a ^ b).count("1")
 
@@ -134,7 +143,7 @@ def queue(node: Node, group: str | None = None, show_all: bool = False) -> list[
                 continue
             seen.add(iid)
             state = _state(node, scope, copies[iid])
-            tags = current_tags(node, iid, scope)
+            tags = group_tags(node, iid, scope)
             if state not in QUEUE_STATES or (tags.get("not_relevant") is True and not show_all):
                 continue
             ph, cam = b.get("phash"), b.get("camera_time")
@@ -210,7 +219,7 @@ def tag(node: Node, item: str, fields: dict[str, Any]) -> tuple[bytes, dict[str,
     iid, scope = find_item(node, item)
     _check_curator(node, scope)
     node.publish(TAG, {"item": iid, "set": fields}, scope=scope)
-    return iid, current_tags(node, iid, scope)
+    return iid, group_tags(node, iid, scope)
 
 
 def ask(node: Node, item: str, text: str) -> bytes:
