@@ -35,7 +35,7 @@ async def test_two_curators_tag_one_item_at_once_and_both_keep_their_fields(
     ev.share(a, first.sha256, scope)
     again = ev.intake(a, _near_copy(PHOTOS[0], tmp_path / "again.jpg"), "Misma foto", consent="yes")
     ev.share(a, again.sha256, scope)
-    other = ev.intake(a, PHOTOS[1], "Otra", consent="yes")
+    other = ev.intake(a, PHOTOS[1], "Otra", consent="yes", when="2008-10-22T17:00:00")
     ev.share(a, other.sha256, scope)
     await sync_all(orgs[:3])
 
@@ -44,6 +44,14 @@ async def test_two_curators_tag_one_item_at_once_and_both_keep_their_fields(
     group_of = {q["id"]: q["group"] for q in queued}
     assert group_of[first.id.hex()] == group_of[again.id.hex()] != group_of[other.id.hex()]
     assert all(q["state"] == "unreviewed" for q in queued)
+    # The camera's clock from the sealed original beside the witness's time, flagged beyond one hour.
+    by_id = {q["id"]: q for q in queued}
+    assert by_id[first.id.hex()]["camera_time_ms"] == 1224692919000  # 2008-10-22 16:28:39
+    assert by_id[first.id.hex()]["time_differs"] is True
+    near_hour = by_id[other.id.hex()]
+    assert near_hour["camera_time_ms"] is not None and near_hour["time_differs"] is False
+    assert by_id[again.id.hex()]["camera_time_ms"] is None  # re-encoded without EXIF: nothing to flag
+    assert by_id[again.id.hex()]["time_differs"] is False
 
     # B and C tag the same item before either has seen the other's edit.
     item = first.id.hex()
@@ -155,3 +163,27 @@ async def test_an_incident_timeline_and_its_court_package_checked_offline(
     assert refused.code == 1 and "cannot be trusted" in refused.err
     assert "no item of incident" in one_line_error(run(b.home, "intake", "incident", "export", "nada",
                                                        "--out", str(tmp_path / "x.zip")))  # fmt: skip
+
+
+def test_the_camera_time_reader_never_fails_an_intake(tmp_path: Path) -> None:
+    """Odd or hostile EXIF times give no camera time, not an error; a stated offset is applied."""
+    from tequio.plugins.evidence.camtime import camera_time
+
+    def photo(**tags: str) -> Path:
+        im = Image.new("RGB", (32, 32), (10, 20, 30))
+        exif = im.getexif()
+        sub = exif.get_ifd(0x8769)
+        for k, v in tags.items():
+            sub[{"original": 36867, "offset": 36881}[k]] = v
+        out = tmp_path / f"p{len(list(tmp_path.iterdir()))}.jpg"
+        im.save(out, "JPEG", exif=exif)
+        return out
+
+    assert camera_time(photo(original="2026:11:20 18:00:00", offset="-06:00")) == 1795219200000
+    assert camera_time(photo(original="2026:11:20 18:00:00")) == 1795197600000
+    for bad in ("", "0000:00:00 00:00:00", "\x00" * 40, "2026:13:45 99:99:99", "x" * 5000):
+        assert camera_time(photo(original=bad)) is None
+    assert camera_time(photo(original="2026:11:20 18:00:00", offset="+99:zz")) == 1795197600000
+    garbage = tmp_path / "garbage.jpg"
+    garbage.write_bytes(b"\xff\xd8" + bytes(100))
+    assert camera_time(garbage) is None

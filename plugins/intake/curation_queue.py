@@ -7,7 +7,7 @@ intake plugin needs nothing from the evidence plugin's code.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from tequio.governance import allowed
@@ -72,12 +72,13 @@ class QueueItem:
 
 
 def _parse_ms(text: str) -> int | None:
-    """A witness's stated time (ISO 8601) in ms since the epoch, or None when it is not one."""
+    """A witness's stated time (ISO 8601) in ms since the epoch, or None when it is not one; a time
+    without an offset is read as UTC, as the camera's is."""
     try:
         d = datetime.fromisoformat(text.strip()[:40])
     except ValueError:
         return None
-    return int(d.timestamp() * 1000)
+    return int((d if d.tzinfo else d.replace(tzinfo=UTC)).timestamp() * 1000)
 
 
 def item_of(rec: StoredRecord) -> bytes:
