@@ -14,7 +14,7 @@ import click
 
 from tequio.node import Node
 
-from .curation_queue import ITEM, _parse_ms, _state, coalition_scopes, group_tags, item_of
+from .curation_queue import ITEM, ScopeView, _parse_ms, coalition_scopes, item_of
 
 __all__ = ["export_via_evidence", "timeline"]
 
@@ -23,7 +23,7 @@ def timeline(node: Node, incident: str) -> list[dict[str, Any]]:
     """The items tagged with this incident, in time order (stated time, else when first recorded)."""
     rows: dict[bytes, dict[str, Any]] = {}
     for scope in coalition_scopes(node, None):
-        recs = node.records(scope=scope, kind=ITEM)
+        recs, view = node.records(scope=scope, kind=ITEM), ScopeView(node, scope)
         copies: dict[bytes, set[bytes]] = {}
         for rec in recs:
             copies.setdefault(item_of(rec), {item_of(rec)}).add(rec.id)
@@ -31,7 +31,7 @@ def timeline(node: Node, incident: str) -> list[dict[str, Any]]:
             iid, b = item_of(rec), rec.body or {}
             if iid in rows:
                 continue
-            tags = group_tags(node, iid, scope)
+            tags = view.tags(iid)
             if tags.get("incident") != incident:
                 continue
             raw = b.get("origin")
@@ -48,7 +48,7 @@ def timeline(node: Node, incident: str) -> list[dict[str, Any]]:
                 "taken_in_by": str(b.get("org", "")),
                 "taken_in_key": taker.hex(),
                 "mine": taker == node.key,
-                "state": _state(node, scope, copies[iid]),
+                "state": view.state(copies[iid]),
                 "not_relevant": tags.get("not_relevant") is True,
                 "tags": tags,
                 "_order": _parse_ms(stated) or rec.record.ts,
