@@ -16,6 +16,7 @@ from typing import Any
 from tequio.node import Node, media
 
 from . import phash
+from .camtime import camera_time
 from .index import EvidenceError, item_key, my_intake, my_items
 from .provenance import read_c2pa
 from .records import DERIVATION, ITEM
@@ -115,6 +116,7 @@ def intake(
         with media.stripped_copy(path, work_dir(node), digest.mime, keep_location=keep_location) as copy:
             stripped, wdigest = copy.report, copy.digest
             ph = phash.perceptual_hash(path) if digest.mime.startswith("image/") else None
+            cam = camera_time(path) if digest.mime.startswith("image/") else None
             prov = read_c2pa(path)
             nonce = node.rng(16)
             scope = "d:" + item_key(node, nonce).hex()
@@ -150,6 +152,8 @@ def intake(
     }
     if ph is not None:
         body["phash"] = ph
+    if cam is not None:
+        body["camera_time"] = cam  # the camera's clock (ms), for curators beside the stated time
     if incident is not None:
         body["incident"] = incident
     rec = node.publish(ITEM, body, scope=scope, blobs=[original_ref, working_ref])

@@ -79,6 +79,7 @@ class ItemBody(BaseModel):
     kept: list[str] = Field(default_factory=list, max_length=64)
     not_stripped: list[str] = Field(default_factory=list, max_length=64)
     phash: int | None = Field(default=None, ge=0, lt=1 << 64)
+    camera_time: int | None = Field(default=None, ge=0, lt=1 << 53)  # EXIF time of the original, ms
     c2pa: Provenance | None = None
     nonce: bytes | None = Field(default=None, min_length=16, max_length=16)  # intake: derives the item scope
     # shared copy: {"item": intake id, "org": capturing node key, "record": the intake record redacted}

@@ -7,7 +7,7 @@ last writer wins by (time, author key), ties broken by record id.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -90,11 +90,14 @@ def time_differs(witness_ms: int | None, camera_ms: int | None) -> bool:
     return abs(witness_ms - camera_ms) > TIME_FLAG_MS
 
 
-def current_tags(node: Node, item: bytes, scope: str | None = None) -> dict[str, Any]:
-    """An item's merged tags from every readable ``intake.tag`` record this node holds (any author)."""
+def current_tags(
+    node: Node, item: bytes, scope: str | None = None, may: Callable[[bytes], bool] | None = None
+) -> dict[str, Any]:
+    """An item's merged tags from the readable ``intake.tag`` records this node holds, counting only
+    authors ``may`` accepts (the group's curators) when it is given."""
     edits = [
         TagEdit(r.record.ts, r.author, r.id, dict(r.body.get("set") or {}))
         for r in node.records(scope=scope, kind=TAG)
-        if r.body is not None and r.body.get("item") == item
+        if r.body is not None and r.body.get("item") == item and (may is None or may(r.author))
     ]
     return merge_tags(edits)

@@ -8,6 +8,7 @@ import click
 
 from tequio.node.cli import echo_json, open_node
 
+from .curation_incident import export_via_evidence, timeline
 from .curation_queue import CurationError, ask, queue, tag
 
 __all__ = ["intake"]
@@ -105,3 +106,53 @@ def ask_cmd(ctx: click.Context, item: str, text: str) -> None:
         except CurationError as e:
             raise click.ClickException(str(e)) from None
     click.echo(f"question {rid.hex()[:16]} recorded")
+
+
+@intake.group("incident")
+def incident() -> None:
+    """Incidents as curators tag them: the timeline, and one court package."""
+
+
+@incident.command("show")
+@click.argument("name", metavar="INCIDENT")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def incident_show(ctx: click.Context, name: str, as_json: bool) -> None:
+    """The incident's items in time order: who took each in, and its review state."""
+    with open_node(ctx) as node:
+        try:
+            rows = timeline(node, name)
+        except CurationError as e:
+            raise click.ClickException(str(e)) from None
+    if as_json:
+        echo_json({"incident": name, "items": rows})
+        return
+    click.echo(f"incident {_safe(name)}: {len(rows)} items")
+    for r in rows:
+        when = _safe(r["stated_time"]) or "?"
+        click.echo(
+            f"  {when:<20} {r['id'][:16]}  {r['state']:<12} by {_safe(r['taken_in_by'])}  {_safe(r['title'])}"
+        )
+
+
+@incident.command("export")
+@click.argument("name", metavar="INCIDENT")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="The .zip to write.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def incident_export(ctx: click.Context, name: str, out: str, as_json: bool) -> None:
+    """One court package of the incident's items this node took in (the evidence plugin writes it)."""
+    with open_node(ctx) as node:
+        try:
+            rows = [r for r in timeline(node, name) if not r["not_relevant"]]
+        except CurationError as e:
+            raise click.ClickException(str(e)) from None
+    mine = [r["id"] for r in rows if r["mine"]]
+    others = sorted({r["taken_in_by"] or r["taken_in_key"][:16] for r in rows if not r["mine"]})
+    if not mine:
+        why = f" (taken in by: {', '.join(_safe(o) for o in others)})" if others else ""
+        raise click.ClickException(f"no item of incident {_safe(name)!r} was taken in on this node{why}")
+    if others:
+        names = ", ".join(map(_safe, others))
+        click.echo(f"not in this package, exported by the organisation that took them in: {names}", err=True)
+    export_via_evidence(ctx, mine, out, as_json)

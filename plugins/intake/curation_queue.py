@@ -7,13 +7,13 @@ intake plugin needs nothing from the evidence plugin's code.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from tequio.governance import allowed
 from tequio.node import Node, StoredRecord
 
-from .curation import CURATE, QUESTION, TAG, current_tags, time_differs
+from .curation import CURATE, QUESTION, TAG, TagEdit, merge_tags, time_differs
 
 __all__ = [
     "NEAR_BITS",
@@ -72,12 +72,13 @@ class QueueItem:
 
 
 def _parse_ms(text: str) -> int | None:
-    """A witness's stated time (ISO 8601) in ms since the epoch, or None when it is not one."""
+    """A witness's stated time (ISO 8601) in ms since the epoch, or None when it is not one; a time
+    without an offset is read as UTC, as the camera's is."""
     try:
         d = datetime.fromisoformat(text.strip()[:40])
     except ValueError:
         return None
-    return int(d.timestamp() * 1000)
+    return int((d if d.tzinfo else d.replace(tzinfo=UTC)).timestamp() * 1000)
 
 
 def item_of(rec: StoredRecord) -> bytes:
@@ -104,15 +105,42 @@ def coalition_scopes(node: Node, group: str | None) -> list[str]:
     return sorted(s for s, st in node.governance.groups() if st.is_member(node.key))
 
 
-def _state(node: Node, scope: str, ids: set[bytes]) -> str:
-    """The latest review status any organisation recorded in the scope for the item (named by its id or
-    by the id of a copy of it, as reviews do)."""
-    latest: tuple[int, str] | None = None
-    for r in node.records(scope=scope, kind=REVIEW):
-        b = r.body or {}
-        if b.get("item") in ids and (latest is None or r.record.ts >= latest[0]):
-            latest = (r.record.ts, str(b.get("status")))
-    return latest[1] if latest else "unreviewed"
+class ScopeView:
+    """One coalition scope's reviews and curators' tag edits, read once (not once per item)."""
+
+    def __init__(self, node: Node, scope: str) -> None:
+        st = node.governance.state(scope)
+        actions = node.plugins.action_index()
+        self.reviews: dict[bytes, tuple[int, str]] = {}
+        for r in node.records(scope=scope, kind=REVIEW):
+            b = r.body or {}
+            target = b.get("item")
+            if isinstance(target, bytes) and (
+                target not in self.reviews or r.record.ts >= self.reviews[target][0]
+            ):
+                self.reviews[target] = (r.record.ts, str(b.get("status")))
+        self.edits: dict[bytes, list[TagEdit]] = {}
+        for r in node.records(scope=scope, kind=TAG):
+            b = r.body or {}
+            if st is not None and allowed(st, r.author, CURATE, actions) is not None:
+                continue  # only the group's curators' edits count, on every node
+            item = b.get("item")
+            if isinstance(item, bytes):
+                edit = TagEdit(r.record.ts, r.author, r.id, dict(b.get("set") or {}))
+                self.edits.setdefault(item, []).append(edit)
+
+    def state(self, ids: set[bytes]) -> str:
+        """The latest review status recorded for the item, named by its id or a copy's id (as reviews do)."""
+        found = [self.reviews[i] for i in ids if i in self.reviews]
+        return max(found)[1] if found else "unreviewed"
+
+    def tags(self, item: bytes) -> dict[str, Any]:
+        return merge_tags(self.edits.get(item, []))
+
+
+def group_tags(node: Node, item: bytes, scope: str) -> dict[str, Any]:
+    """Merged tags counting only edits by authors the group's ``intake.curate`` rule allows now."""
+    return ScopeView(node, scope).tags(item)
 
 
 def _hamming(a: int, b: int) -> int:
@@ -124,7 +152,7 @@ def queue(node: Node, group: str | None = None, show_all: bool = False) -> list[
     out: list[QueueItem] = []
     seen: set[bytes] = set()
     for scope in coalition_scopes(node, group):
-        recs = node.records(scope=scope, kind=ITEM)
+        recs, view = node.records(scope=scope, kind=ITEM), ScopeView(node, scope)
         copies: dict[bytes, set[bytes]] = {}
         for rec in recs:
             copies.setdefault(item_of(rec), {item_of(rec)}).add(rec.id)
@@ -133,8 +161,7 @@ def queue(node: Node, group: str | None = None, show_all: bool = False) -> list[
             if iid in seen:
                 continue
             seen.add(iid)
-            state = _state(node, scope, copies[iid])
-            tags = current_tags(node, iid, scope)
+            state, tags = view.state(copies[iid]), view.tags(iid)
             if state not in QUEUE_STATES or (tags.get("not_relevant") is True and not show_all):
                 continue
             ph, cam = b.get("phash"), b.get("camera_time")
@@ -210,7 +237,7 @@ def tag(node: Node, item: str, fields: dict[str, Any]) -> tuple[bytes, dict[str,
     iid, scope = find_item(node, item)
     _check_curator(node, scope)
     node.publish(TAG, {"item": iid, "set": fields}, scope=scope)
-    return iid, current_tags(node, iid, scope)
+    return iid, group_tags(node, iid, scope)
 
 
 def ask(node: Node, item: str, text: str) -> bytes:
