@@ -92,6 +92,10 @@ def test_ctrl_c_early_says_one_line(tmp_path: Path, stream: Path, moment: float)
     proc = _start(["records", "import", str(stream)], env)
     time.sleep(moment)
     code, out, err = _ctrl_c(proc)
+    if moment == 0.0 and "init_import_site" in err:
+        # CPython itself was interrupted while importing `site`, before any Tequio code ran: the
+        # interpreter's own fatal error, which no program can intercept (seen once in CI).
+        return
     if code == -signal.SIGINT:  # before Python set up its handler: the shell reports it, nothing printed
         assert moment == 0.0 and out == err == ""
         return
