@@ -53,14 +53,19 @@ def _kill_while_writing(proc: subprocess.Popen, db_path: Path, after: int, deadl
             return False
         probe = sqlite3.connect(db_path, timeout=0, isolation_level=None)
         try:
-            if probe.execute("SELECT count(*) FROM records").fetchone()[0] >= after:
-                probe.execute("BEGIN IMMEDIATE")
-                probe.execute("ROLLBACK")
-        except sqlite3.OperationalError:  # "database is locked": a write transaction is open right now
-            proc.send_signal(signal.SIGKILL)
-            proc.wait()
-            _no_verifier_outlives(proc.pid)
-            return True
+            try:
+                committed = probe.execute("SELECT count(*) FROM records").fetchone()[0]
+            except sqlite3.OperationalError:  # the importer is opening the store (WAL switch, migrations)
+                committed = 0
+            if committed >= after:
+                try:
+                    probe.execute("BEGIN IMMEDIATE")
+                    probe.execute("ROLLBACK")
+                except sqlite3.OperationalError:  # "database is locked": a write transaction is open now
+                    proc.send_signal(signal.SIGKILL)
+                    proc.wait()
+                    _no_verifier_outlives(proc.pid)
+                    return True
         finally:
             probe.close()
         time.sleep(0.002)
