@@ -56,7 +56,7 @@ from typing import Any
 
 from nacl.signing import SigningKey
 
-from tequio.federation.host import FeedHead, IngestSummary
+from tequio.federation.host import IngestSummary, SyncHead
 from tequio.federation.memory import MemoryNetwork
 from tequio.node import Node
 from tequio.node.federation import Federation, NodeSyncHost
@@ -122,7 +122,7 @@ class RoundView:
             (feed, self.cut),
         ).fetchone()
 
-    def visible_heads(self, peer: bytes, since: int = 0) -> list[FeedHead]:
+    def visible_heads(self, peer: bytes, since: int = 0) -> list[SyncHead]:
         if self.cut is None:
             return self.inner.visible_heads(peer, since)
         out = []
@@ -138,7 +138,7 @@ class RoundView:
                     continue
                 q, h = at[0], at[1]
             if self.may_read(peer, a, s):
-                out.append(FeedHead(a, s, q, h))
+                out.append(SyncHead(a, s, q, h))
         return out
 
     def feed_records(

@@ -6,11 +6,11 @@ from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
 
-__all__ = ["FeedHead", "IngestSummary", "SyncHost"]
+__all__ = ["IngestSummary", "SyncHead", "SyncHost"]
 
 
-class FeedHead(NamedTuple):
-    """The newest record a node holds of one feed."""
+class SyncHead(NamedTuple):
+    """One feed's newest record as sync exchanges it (the store's own row is ``node.store.FeedHead``)."""
 
     author: bytes
     scope: str
@@ -44,7 +44,7 @@ class SyncHost(Protocol):
         """Grows with every record the store accepts."""
         ...
 
-    def visible_heads(self, peer: bytes, since: int = 0) -> list[FeedHead]:
+    def visible_heads(self, peer: bytes, since: int = 0) -> list[SyncHead]:
         """Heads of the feeds ``peer`` may read that moved after position ``since``, sorted."""
         ...
 

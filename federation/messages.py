@@ -11,7 +11,7 @@ from typing import Any
 
 from tequio.schemas import is_valid_scope
 
-from .host import FeedHead
+from .host import SyncHead
 
 __all__ = [
     "ExchangeReply",
@@ -129,7 +129,7 @@ def _records(msg: Any, limits: Limits) -> list[bytes]:
     return records
 
 
-def _heads(msg: Any, name: str, limit: int) -> list[FeedHead]:
+def _heads(msg: Any, name: str, limit: int) -> list[SyncHead]:
     items = _get(msg, name, list)
     if len(items) > limit:
         raise MessageError(f"more than {limit} entries in {name}")
@@ -144,7 +144,7 @@ def _heads(msg: Any, name: str, limit: int) -> list[FeedHead]:
             or len(item[3]) != 32
         ):
             raise MessageError(f"{name}: not [author, scope, seq, head]")
-        out.append(FeedHead(author, scope, item[2], item[3]))
+        out.append(SyncHead(author, scope, item[2], item[3]))
     return out
 
 
@@ -203,7 +203,7 @@ class SyncReply:
     epoch: bytes
     position: int
     full: bool
-    changes: list[FeedHead]
+    changes: list[SyncHead]
     more: bool
     records: list[bytes]
     accepted: int

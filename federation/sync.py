@@ -29,7 +29,7 @@ import msgpack
 
 from tequio.schemas import fingerprint
 
-from .host import FeedHead, IngestSummary, SyncHost
+from .host import IngestSummary, SyncHead, SyncHost
 from .messages import (
     Limits,
     PeerViolation,
@@ -100,7 +100,7 @@ class SyncResult:
     rejected_there: int = 0
 
 
-def digest(heads: Iterable[FeedHead]) -> bytes:
+def digest(heads: Iterable[SyncHead]) -> bytes:
     """SHA-256 over ``author || len(scope) || scope || seq (8 bytes, big-endian) || head`` of sorted heads."""
     h = hashlib.sha256()
     for author, scope, seq, head in heads:
@@ -284,7 +284,7 @@ class Syncer:
         return out
 
     async def _exchange(
-        self, peer: bytes, view: PeerView, mine: list[FeedHead], announced: set[Feed], res: SyncResult
+        self, peer: bytes, view: PeerView, mine: list[SyncHead], announced: set[Feed], res: SyncResult
     ) -> None:
         lim = self.limits
         exchanges = received = 0

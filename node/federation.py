@@ -16,7 +16,7 @@ from aiohttp import web
 
 from tequio.federation.blobs import BlobFetcher
 from tequio.federation.gossip import Gossip, GossipConfig
-from tequio.federation.host import FeedHead, IngestSummary
+from tequio.federation.host import IngestSummary, SyncHead
 from tequio.federation.http import HttpTransport
 from tequio.federation.invites import Invite, InviteBook, check_identity, parse_invite
 from tequio.federation.listener import ConnectionGuard, ListenerLimits, RefusalLog, start_listener
@@ -72,7 +72,7 @@ class NodeSyncHost:
             return self.node.governance.may_read(reader, scope)
         return scope == "d:" + reader.hex()
 
-    def visible_heads(self, peer: bytes, since: int = 0) -> list[FeedHead]:
+    def visible_heads(self, peer: bytes, since: int = 0) -> list[SyncHead]:
         cuts = self.node.governance.relay_cuts()  # E6: hidden records are never relayed
         out = []
         for a, s, q, h in self.store.changed_feeds(since):
@@ -83,7 +83,7 @@ class NodeSyncHost:
                 if cut[1] is None:
                     continue  # nothing of this feed is relayed: a feed we do not hold, as peers see it
                 q, h = cut[0], cut[1]
-            out.append(FeedHead(a, s, q, h))
+            out.append(SyncHead(a, s, q, h))
         return out
 
     def relayable(self, author: bytes, scope: str, wire: bytes) -> bool:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from tequio.federation.host import FeedHead
+from tequio.federation.host import SyncHead
 from tequio.federation.service import FedError
 from tequio.federation.sync import digest, peer_epoch
 from tequio.node import Node
@@ -230,7 +230,7 @@ async def test_a_hostile_announcement_cannot_make_us_want_invisible_feeds(
     c = make_cluster(make_node, 2)
     c.trust(0, 1)
     other = direct_scope(bytes(range(32)))
-    fake = FeedHead(key(600).verify_key.encode(), other, 5, bytes(32))
+    fake = SyncHead(key(600).verify_key.encode(), other, 5, bytes(32))
 
     def lying_sync(peer: bytes, message: object) -> dict:
         return {
