@@ -388,10 +388,16 @@ def _frames_in(path: Path) -> int | None:
 
 @records.command("rejected")
 @click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True, help="At most this many.")
+@click.option(
+    "--counts", is_flag=True, help="Counts by source and reason, including repeats no longer detailed."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
-def rejected(ctx: click.Context, limit: int, as_json: bool) -> None:
+def rejected(ctx: click.Context, limit: int, counts: bool, as_json: bool) -> None:
     """Show the most recent rejections, newest first, with their reasons and sources."""
+    if counts:
+        _rejection_counts(ctx, limit, as_json)
+        return
     with open_node(ctx, unlock=False) as node:
         rows = node.store.rejections(limit)
     items = [
@@ -412,6 +418,23 @@ def rejected(ctx: click.Context, limit: int, as_json: bool) -> None:
         return
     for it in items:
         click.echo(f"{it['at']}  {safe_text(it['source'])}  {it['reason']}: {safe_text(it['detail'])}")
+    if not items:
+        click.echo("no rejections", err=True)
+
+
+def _rejection_counts(ctx: click.Context, limit: int, as_json: bool) -> None:
+    """The bounded log keeps details of only some repeats; the counts say how often each happened."""
+    with open_node(ctx, unlock=False) as node:
+        rows = node.store.rejection_counts(limit)
+    items = [
+        {"source": src, "reason": reason, "count": n, "first_at": first, "last_at": last}
+        for src, reason, n, first, last in rows
+    ]
+    if as_json:
+        echo_json(items)
+        return
+    for it in items:
+        click.echo(f"{it['count']:>9,}  {it['reason']:<24}  {safe_text(it['source'])}")
     if not items:
         click.echo("no rejections", err=True)
 
