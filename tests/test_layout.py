@@ -118,6 +118,7 @@ PUBLIC_API: dict[str, set[str] | None] = {
     "tequio.node.media": None,
     "tequio.node.cli": {
         "echo_json",
+        "echo_listing",
         "json_option",
         "lazy_command",
         "load_json",

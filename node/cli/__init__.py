@@ -15,13 +15,14 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .app import cli, run
-    from .context import echo_json, home_of, json_option, open_node, progress_bar
+    from .context import echo_json, echo_listing, home_of, json_option, open_node, progress_bar
     from .groups import load_json, node_key
     from .lazy import lazy_command
 
 __all__ = [
     "cli",
     "echo_json",
+    "echo_listing",
     "home_of",
     "json_option",
     "lazy_command",
@@ -37,6 +38,7 @@ _WHERE = {
     "cli": "app",
     "run": "app",
     "echo_json": "context",
+    "echo_listing": "context",
     "home_of": "context",
     "json_option": "context",
     "open_node": "context",

@@ -6,7 +6,7 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +19,16 @@ from ..errors import PassphraseRequired
 if TYPE_CHECKING:
     from ..node import Node
 
-__all__ = ["CliState", "counted", "echo_json", "home_of", "json_option", "open_node", "progress_bar"]
+__all__ = [
+    "CliState",
+    "counted",
+    "echo_json",
+    "echo_listing",
+    "home_of",
+    "json_option",
+    "open_node",
+    "progress_bar",
+]
 
 ENV_HOME = "TEQUIO_HOME"
 
@@ -75,6 +84,19 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON."
 
 def echo_json(value: Any) -> None:
     click.echo(json.dumps(value, ensure_ascii=False, indent=2))
+
+
+def echo_listing(
+    items: list[dict[str, Any]], as_json: bool, line: Callable[[dict[str, Any]], str], empty: str
+) -> None:
+    """Every listing command's output: JSON, or one ``line`` per item and ``empty`` on stderr when none."""
+    if as_json:
+        echo_json(items)
+        return
+    for it in items:
+        click.echo(line(it))
+    if not items:
+        click.echo(empty, err=True)
 
 
 @contextmanager

@@ -30,7 +30,7 @@ from tequio.schemas import (
 from ..errors import TequioError
 from ..records import StoredRecord
 from ..reports import IngestReport
-from .context import counted, echo_json, open_node, progress_bar
+from .context import counted, echo_json, echo_listing, json_option, open_node, progress_bar
 from .interrupt import Interrupted, ignore_further, import_line
 
 #: Largest stream file whose records are counted after Ctrl-C (a read of the whole file).
@@ -391,7 +391,7 @@ def _frames_in(path: Path) -> int | None:
 @click.option(
     "--counts", is_flag=True, help="Counts by source and reason, including repeats no longer detailed."
 )
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@json_option
 @click.pass_context
 def rejected(ctx: click.Context, limit: int, counts: bool, as_json: bool) -> None:
     """Show the most recent rejections, newest first, with their reasons and sources."""
@@ -413,13 +413,12 @@ def rejected(ctx: click.Context, limit: int, counts: bool, as_json: bool) -> Non
         }
         for at, src, reason, detail, rid, author, scope, seq in rows
     ]
-    if as_json:
-        echo_json(items)
-        return
-    for it in items:
-        click.echo(f"{it['at']}  {safe_text(it['source'])}  {it['reason']}: {safe_text(it['detail'])}")
-    if not items:
-        click.echo("no rejections", err=True)
+    echo_listing(
+        items,
+        as_json,
+        lambda it: f"{it['at']}  {safe_text(it['source'])}  {it['reason']}: {safe_text(it['detail'])}",
+        "no rejections",
+    )
 
 
 def _rejection_counts(ctx: click.Context, limit: int, as_json: bool) -> None:
@@ -430,13 +429,12 @@ def _rejection_counts(ctx: click.Context, limit: int, as_json: bool) -> None:
         {"source": src, "reason": reason, "count": n, "first_at": first, "last_at": last}
         for src, reason, n, first, last in rows
     ]
-    if as_json:
-        echo_json(items)
-        return
-    for it in items:
-        click.echo(f"{it['count']:>9,}  {it['reason']:<24}  {safe_text(it['source'])}")
-    if not items:
-        click.echo("no rejections", err=True)
+    echo_listing(
+        items,
+        as_json,
+        lambda it: f"{it['count']:>9,}  {it['reason']:<24}  {safe_text(it['source'])}",
+        "no rejections",
+    )
 
 
 COMMANDS = [publish, records, blob]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from tequio.node.cli import echo_json, open_node
+from tequio.node.cli import echo_json, echo_listing, open_node
 
 from . import api as ev
 from .cli_shared import safe
@@ -103,10 +103,9 @@ def incident_list(ctx: click.Context, as_json: bool) -> None:
             }
             for r in ev.incidents(node)
         ]
-    if as_json:
-        echo_json(rows)
-        return
-    for row in rows:
-        click.echo(f"{row['incident']}  {row['items']} items  {safe(row['title'])}")
-    if not rows:
-        click.echo("no incidents", err=True)
+    echo_listing(
+        rows,
+        as_json,
+        lambda row: f"{row['incident']}  {row['items']} items  {safe(row['title'])}",
+        "no incidents",
+    )
