@@ -27,9 +27,10 @@ if TYPE_CHECKING:
     from .kinds import Kind
     from .migrations import MigrationSet
     from .names import org_name, peer_name, resolve_key
-    from .node import Node, NodeKey, system_clock
+    from .node import Node, system_clock
     from .records import StoredRecord
     from .reports import IngestReport, Rejection
+    from .state import NodeKey
 
 __all__ = [
     "AccessPolicy",
@@ -79,7 +80,7 @@ _WHERE = {
     "peer_name": "names",
     "resolve_key": "names",
     "Node": "node",
-    "NodeKey": "node",
+    "NodeKey": "state",
     "system_clock": "node",
     "StoredRecord": "records",
     "IngestReport": "reports",

@@ -13,7 +13,7 @@ import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 from nacl.encoding import RawEncoder
 from nacl.hash import blake2b
@@ -22,7 +22,7 @@ from pydantic import BaseModel
 from sqlite_utils import Database
 
 from tequio.federation.blobs import BlobStore
-from tequio.governance import KIND_KEYS, CryptoError, decrypt_blob, encrypt_blob
+from tequio.governance import KIND_KEYS, CryptoError, encrypt_blob
 from tequio.schemas import (
     PUBLIC,
     BlobRef,
@@ -41,6 +41,7 @@ from tequio.schemas import (
 from tequio.schemas.canonical import normalize
 
 from . import projections
+from .blobread import ChunkReader, blob_plaintext
 from .config import CONFIG_FILE, Config, IdentitySection, NodeSection, load_config, write_config
 from .errors import (
     NodeExists,
@@ -58,6 +59,7 @@ from .kinds import body_error
 from .pluginhost import PluginHost
 from .records import StoredRecord
 from .sniff import HEAD, Prefixed, describe_non_records
+from .state import NodeKey, NodeState
 from .store import CORE_MIGRATIONS, DB_FILE, FEDERATION_MIGRATIONS, Store, row_record, row_wire
 
 __all__ = ["TOKEN_FILE", "Clock", "Node", "NodeKey", "Rng", "system_clock"]
@@ -69,50 +71,12 @@ TOKEN_FILE = "api.token"
 #: Rejections an import report keeps in full; the rest are counted by reason.
 REPORT_DETAILS = 100
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
 
 
 def system_clock() -> int:
     """Milliseconds since the Unix epoch."""
     return time.time_ns() // 1_000_000
-
-
-class NodeKey(Generic[T]):
-    """A typed key for per-node plugin state in ``node.state`` (no module globals: many nodes per process)."""
-
-    def __init__(self, name: str, t: type[T]) -> None:
-        self.name = name
-        self.t = t
-
-    def __repr__(self) -> str:
-        return f"NodeKey({self.name!r})"
-
-
-class _State(dict):
-    def __getitem__(self, key: NodeKey[T]) -> T:
-        return super().__getitem__(key)
-
-
-class ChunkReader:
-    """A minimal binary file over an iterator of byte chunks, so a blob can be re-encrypted or copied
-    as it is decrypted, never whole in memory and never in clear on disk."""
-
-    def __init__(self, chunks: Iterator[bytes]) -> None:
-        self._chunks = chunks
-        self._buf = b""
-
-    def read(self, n: int = -1) -> bytes:
-        while n < 0 or len(self._buf) < n:
-            chunk = next(self._chunks, None)
-            if chunk is None:
-                break
-            self._buf += chunk
-        if n < 0:
-            out, self._buf = self._buf, b""
-        else:
-            out, self._buf = self._buf[:n], self._buf[n:]
-        return out
 
 
 class Node:
@@ -137,7 +101,7 @@ class Node:
         self.plugins = plugins
         self.clock = clock
         self.rng = rng
-        self.state: _State = _State()
+        self.state: NodeState = NodeState()
         self.blobs = BlobStore(home / "blobs")
         #: Called (without arguments) after records are stored by this process; gossip wakes on it.
         self.listeners: list[Callable[[], None]] = []
@@ -464,34 +428,7 @@ class Node:
 
     def open_blob(self, h: bytes) -> Iterator[bytes]:
         """The plaintext of a held blob, piece by piece, decrypted if a restricted record refers to it."""
-        if not self.blobs.has(h):
-            raise TequioError(f"blob {h.hex()} is not held here (yet)")
-        public = False
-        key = None
-        for rid, _author, scope in self.store.blob_records(h):
-            if scope == PUBLIC:
-                public = True
-                break
-            rec = self.get(rid)
-            if rec is not None and (key := self.governance.blob_key(rec)) is not None:
-                break
-        path = self.blobs.path(h)
-        if public:
-            with path.open("rb") as f:
-                while chunk := f.read(1 << 20):
-                    yield chunk
-            return
-        if key is None:
-            if self._identity is None:
-                raise PassphraseRequired(
-                    f"blob {h.hex()[:16]} is encrypted for a group: reading it needs the node's passphrase"
-                )
-            raise TequioError(f"blob {h.hex()[:16]} is encrypted and this node has no key for it")
-        with path.open("rb") as f:
-            try:
-                yield from decrypt_blob(key, f)
-            except CryptoError as e:
-                raise TequioError(f"blob {h.hex()[:16]}: {e}") from None
+        return blob_plaintext(self, h)
 
     def blob_reader(self, h: bytes) -> ChunkReader:
         """A readable binary stream over a blob's plaintext (see ``open_blob``)."""
