@@ -213,7 +213,7 @@ def test_response_signature_binds_status_nonce_body_and_requester() -> None:
     for status, nonce, data, requester in (
         (500, b"\x07" * 16, body, client.key),
         (200, b"\x08" * 16, body, client.key),
-        (200, b"\x07" * 16, body[:-1] + b"\x00", client.key),
+        (200, b"\x07" * 16, body[:-1] + bytes([body[-1] ^ 1]), client.key),
         (200, b"\x07" * 16, body, server.key),
     ):
         with pytest.raises(AuthError, match="bad-response"):

@@ -58,7 +58,12 @@ def test_upload_review_by_two_organisations_and_export(browser: Any, tmp_path: P
 
             # The working copy the page shows has no GPS; the sealed original keeps it, byte for byte.
             img = pa.get_by_role("img", name="Working copy of Detención en el Zócalo")
-            assert img.is_visible() and img.evaluate("i => i.naturalWidth") == 640
+            # The image decrypts on a worker: wait for it to load (or fail) before reading its size.
+            loaded = img.evaluate(
+                "i => i.complete ? i.naturalWidth : new Promise(r => {"
+                " i.onload = () => r(i.naturalWidth); i.onerror = () => r(-1); })"
+            )
+            assert img.is_visible() and loaded == 640
             working = pa.request.get(a.url + f"evidence/{sha.hex()}/working")
             assert working.ok and working.headers["content-type"] == "image/jpeg"
             (tmp_path / "working.jpg").write_bytes(working.body())
