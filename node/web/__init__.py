@@ -3,7 +3,8 @@
 Plugins add pages through the ``register_web_*`` hooks with the names here: ``WebRoute`` and
 ``MenuItem``, and in their handlers ``render``,
 ``current`` (the request's language), ``in_worker``, ``audit``, ``flash``, ``redirect``
-and ``user_of``; ``_``/``N_`` mark their strings for the catalogs. The names load on first use, so
+and ``user_of``; for an upload, ``spool_part`` (a file part sealed as it streams, a ``SealedSpool``);
+``_``/``N_`` mark their strings for the catalogs. The names load on first use, so
 commands that only need the certificate (``tequio info``) do not import the web stack.
 """
 
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
         user_of,
     )
     from .i18n import N_, _, current, format_count, format_datetime, format_number, gettext, ngettext
+    from .uploads import SealedSpool, UploadTooLarge, spool_part
     from .users import UserDB
     from .words import action_name, message, rule_words, status_name
 
@@ -59,12 +61,15 @@ _WHERE = {
     ),
     **dict.fromkeys(("action_name", "message", "rule_words", "status_name"), ".words"),
     "UserDB": ".users",
+    **dict.fromkeys(("SealedSpool", "UploadTooLarge", "spool_part"), ".uploads"),
 }
 
 __all__ = [
     "CTX",
     "N_",
     "MenuItem",
+    "SealedSpool",
+    "UploadTooLarge",
     "UserDB",
     "WebContext",
     "WebRoute",
@@ -86,6 +91,7 @@ __all__ = [
     "redirect",
     "render",
     "rule_words",
+    "spool_part",
     "start_web",
     "status_name",
     "user_of",

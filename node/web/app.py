@@ -462,6 +462,10 @@ def make_web_app(
     async def on_startup(app: web.Application) -> None:
         loop = asyncio.get_running_loop()
         ctx.twin = node.twin()  # opened here, closed on cleanup: an app never started holds no connection
+        from .uploads import sweep_spools
+
+        # Spools a crash or a cut link left (ciphertext whose key died with its process).
+        await loop.run_in_executor(None, sweep_spools, node.home / "blobs" / "partial")
 
         def wake() -> None:
             loop.call_soon_threadsafe(node._changed)  # gossip runs on the loop: wake it from there

@@ -22,6 +22,8 @@ from tequio.node.web import (
     CTX,
     N_,
     MenuItem,
+    SealedSpool,
+    UploadTooLarge,
     WebRoute,
     _,
     audit,
@@ -32,6 +34,7 @@ from tequio.node.web import (
     message,
     redirect,
     render,
+    spool_part,
 )
 
 __all__ = ["MENU", "ROUTES"]
@@ -125,29 +128,36 @@ async def index(request: web.Request) -> web.Response:
     )
 
 
-async def _receive(request: web.Request, dest: Path) -> tuple[dict[str, str], str]:
-    """Stream the export to ``dest`` (bounded by ``web.max_upload_mb``); small fields into memory."""
+async def _receive(request: web.Request, folder: Path) -> tuple[dict[str, str], str, SealedSpool | None]:
+    """Stream the export, sealed as it arrives (at most ``web.max_upload_mb``); small fields into memory."""
     limit = request.app[CTX].node.config.web.max_upload_mb * 1024 * 1024
-    loop = asyncio.get_running_loop()
     fields: dict[str, str] = {}
     name = ""
+    spool: SealedSpool | None = None
     reader = await request.multipart()
-    while (part := await reader.next()) is not None:
-        if not isinstance(part, BodyPartReader):
-            continue
-        if part.name == "file" and part.filename is not None and not name:
-            name = re.sub(r"[^\w.\- ]", "_", Path(part.filename).name)[:200] or "upload.csv"
-            size = 0
-            with open(dest, "wb") as f:
-                while chunk := await part.read_chunk(1 << 16):
-                    size += len(chunk)
-                    if size > limit:
-                        raise ValueError("too large")
-                    await loop.run_in_executor(None, f.write, chunk)
-        elif part.name in _FIELDS:
-            raw = await part.read_chunk(64)
-            fields[str(part.name)] = raw[: _FIELDS[str(part.name)]].decode("utf-8", "ignore")
-    return fields, name
+    try:
+        while (part := await reader.next()) is not None:
+            if not isinstance(part, BodyPartReader):
+                continue
+            if part.name == "file" and part.filename is not None and spool is None:
+                name = re.sub(r"[^\w.\- ]", "_", Path(part.filename).name)[:200] or "upload.csv"
+                spool = await spool_part(part, folder, limit)
+            elif part.name in _FIELDS:
+                raw = await part.read_chunk(64)
+                fields[str(part.name)] = raw[: _FIELDS[str(part.name)]].decode("utf-8", "ignore")
+    except BaseException:
+        if spool is not None:
+            spool.discard()
+        raise
+    return fields, name, spool
+
+
+def _analyze_spool(
+    home: Path, folder: Path, spool: SealedSpool, name: str, window: float, weight: str, min_weight: int
+) -> int:
+    """The analysis reads a plain copy that lives only while it runs; the posts are not kept."""
+    with spool.plain_copy(name) as plain:
+        return _analyze(home, folder, plain, window, weight, min_weight)
 
 
 async def upload(request: web.Request) -> web.StreamResponse:
@@ -155,14 +165,15 @@ async def upload(request: web.Request) -> web.StreamResponse:
     aid = secrets.token_hex(8)
     folder = analyses_dir(node) / aid
     folder.mkdir(mode=0o700)
+    spool: SealedSpool | None = None
     try:
         try:
-            fields, name = await _receive(request, folder / "input")
-        except ValueError:
+            fields, name, spool = await _receive(request, node.home / "blobs" / "partial")
+        except UploadTooLarge:
             await flash(request, _("The file is larger than this node accepts (%(n)s MiB).",
                                    n=node.config.web.max_upload_mb), "error")  # fmt: skip
             raise redirect("/bots/") from None
-        if not name or (folder / "input").stat().st_size == 0:
+        if spool is None or spool.size == 0:
             await flash(request, _("Choose a file to upload."), "error")
             raise redirect("/bots/")
         try:
@@ -175,7 +186,7 @@ async def upload(request: web.Request) -> web.StreamResponse:
         (folder / "name.txt").write_text(name, "utf-8")
         try:
             n = await asyncio.to_thread(
-                _analyze, node.home, folder, folder / "input", window, str(weight), min_weight
+                _analyze_spool, node.home, folder, spool, name, window, str(weight), min_weight
             )
         except ImportError:
             await flash(request, _("The analysis needs the bots extra: pip install 'tequio[bots]'."), "error")
@@ -187,7 +198,9 @@ async def upload(request: web.Request) -> web.StreamResponse:
         if not (folder / "findings.json").exists():
             shutil.rmtree(folder, ignore_errors=True)  # nothing half-made stays behind
         raise
-    (folder / "input").unlink(missing_ok=True)  # the posts are not kept: the findings hold their hashes
+    finally:
+        if spool is not None:
+            spool.discard()  # the posts are not kept: the findings hold their hashes
     await audit(request, "bots analyze", name[:200], aid)
     await flash(request, _("Analysed: %(n)s clusters found.", n=n))
     raise redirect(f"/bots/a/{aid}")

@@ -1,15 +1,15 @@
 """The evidence plugin's pages: the list, an item's page, upload, review, share, clear and export.
 
-An upload streams to a private file in the node's home (never whole in memory, the size capped by
-``web.max_upload_mb``), is taken in on the worker exactly as ``tequio evidence add`` does (original
-sealed, working copy stripped), and the plain file is deleted at once. The working copy is served
+An upload streams to a private file in the node's home, encrypted as it arrives (never whole in
+memory, never in clear while it arrives, the size capped by ``web.max_upload_mb``), is taken in on
+the worker exactly as ``tequio evidence add`` does (original sealed, working copy stripped) from a
+plain copy that exists only while the intake runs. The working copy is served
 decrypted in pieces; only still images are shown inline, anything else downloads.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import tempfile
 from pathlib import Path
@@ -22,6 +22,8 @@ from tequio.node.web import (
     CTX,
     N_,
     MenuItem,
+    SealedSpool,
+    UploadTooLarge,
     WebRoute,
     _,
     audit,
@@ -32,6 +34,7 @@ from tequio.node.web import (
     message,
     redirect,
     render,
+    spool_part,
     status_name,
     user_of,
 )
@@ -298,51 +301,38 @@ async def add_page(request: web.Request) -> web.Response:
     )
 
 
-async def _receive(request: web.Request, folder: Path) -> tuple[dict[str, str], Path | None, str]:
-    """Stream a multipart upload: small fields into memory (bounded), the file to a private file."""
+async def _receive(request: web.Request, folder: Path) -> tuple[dict[str, str], SealedSpool | None, str]:
+    """Stream a multipart upload: small fields into memory (bounded), the file sealed as it arrives."""
     limit = request.app[CTX].node.config.web.max_upload_mb * 1024 * 1024
-    loop = asyncio.get_running_loop()
     fields: dict[str, str] = {}
-    path: Path | None = None
+    spool: SealedSpool | None = None
     name = ""
     reader = await request.multipart()
-    while (part := await reader.next()) is not None:
-        if not isinstance(part, BodyPartReader):
-            continue  # a nested multipart: not from our form
-        if part.name == "file" and part.filename is not None and path is None:
-            name = re.sub(r"[^\w.\- ]", "_", Path(part.filename).name)[:200] or "upload"
-            fd, tmp = tempfile.mkstemp(prefix="upload-", dir=folder)
-            path = Path(tmp)
-            size = 0
-            try:
-                with os.fdopen(fd, "wb") as f:
-                    while chunk := await part.read_chunk(1 << 16):
-                        size += len(chunk)
-                        if size > limit:
-                            raise _TooLarge()
-                        await loop.run_in_executor(None, f.write, chunk)
-            except BaseException:  # too large, the client gone, anything: no plain file stays behind
-                path.unlink(missing_ok=True)
-                raise
-        elif part.name in _FIELDS:
-            raw = b""
-            while len(raw) <= _FIELD_MAX and (chunk := await part.read_chunk(8192)):
-                raw += chunk  # bounded: the rest of an oversized field is skipped by the reader
-            fields[str(part.name)] = raw[:_FIELD_MAX].decode("utf-8", "ignore")
-    return fields, path, name
+    try:
+        while (part := await reader.next()) is not None:
+            if not isinstance(part, BodyPartReader):
+                continue  # a nested multipart: not from our form
+            if part.name == "file" and part.filename is not None and spool is None:
+                name = re.sub(r"[^\w.\- ]", "_", Path(part.filename).name)[:200] or "upload"
+                spool = await spool_part(part, folder, limit)
+            elif part.name in _FIELDS:
+                raw = b""
+                while len(raw) <= _FIELD_MAX and (chunk := await part.read_chunk(8192)):
+                    raw += chunk  # bounded: the rest of an oversized field is skipped by the reader
+                fields[str(part.name)] = raw[:_FIELD_MAX].decode("utf-8", "ignore")
+    except BaseException:  # the client gone after the file part: the spool goes too
+        if spool is not None:
+            spool.discard()
+        raise
+    return fields, spool, name
 
 
-class _TooLarge(Exception):
-    pass
-
-
-def _intake(node: Node, path: Path, name: str, fields: dict[str, str]) -> str:
+def _intake(node: Node, spool: SealedSpool, name: str, fields: dict[str, str]) -> str:
     from . import api as ev
 
-    room = Path(tempfile.mkdtemp(prefix="named-", dir=path.parent))
-    named = room / name
-    path.rename(named)  # intake records the file's name: the person's, not our temporary one
-    try:
+    # intake records the file's name (the person's, not the spool's) and its media checks read a file:
+    # a plain copy exists only while they run.
+    with spool.plain_copy(name) as named:
         consent = fields.get("consent", "unknown")
         got = ev.intake(
             node,
@@ -355,9 +345,6 @@ def _intake(node: Node, path: Path, name: str, fields: dict[str, str]) -> str:
             consent=consent if consent in ("yes", "no", "unknown") else "unknown",
             faces_at_risk=bool(fields.get("faces_at_risk")),
         )
-    finally:
-        named.unlink(missing_ok=True)
-        room.rmdir()
     return got.sha256.hex()
 
 
@@ -365,28 +352,28 @@ async def add(request: web.Request) -> web.StreamResponse:
     node = request.app[CTX].node
     folder = node.home / "blobs" / "partial"
     folder.mkdir(parents=True, exist_ok=True)
-    path: Path | None = None
+    spool: SealedSpool | None = None
     try:
         try:
-            fields, path, name = await _receive(request, folder)
-        except _TooLarge:
+            fields, spool, name = await _receive(request, folder)
+        except UploadTooLarge:
             await flash(
                 request,
                 _("The file is larger than this node accepts (%(n)s MiB).", n=node.config.web.max_upload_mb),
                 "error",
             )
             raise redirect("/evidence/add") from None
-        if path is None or path.stat().st_size == 0:
+        if spool is None or spool.size == 0:
             await flash(request, _("Choose a file to upload."), "error")
             raise redirect("/evidence/add")
         try:
-            sha = await in_worker(request, _intake, path, name, fields)
+            sha = await in_worker(request, _intake, spool, name, fields)
         except TequioError as e:
             await flash(request, message(str(e)), "error")
             raise redirect("/evidence/add") from None
     finally:
-        if path is not None:
-            path.unlink(missing_ok=True)
+        if spool is not None:
+            spool.discard()
     await audit(request, "evidence add", fields.get("title", "")[:200], sha)
     await flash(
         request, _("Taken in: the original is sealed, and the working copy has its metadata removed.")
