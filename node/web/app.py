@@ -342,14 +342,29 @@ async def _outer(request: web.Request, handler: Handler) -> web.StreamResponse:
         log.exception("web: %s %s failed", request.method, request.path)
         resp = web.Response(status=500, text="500: internal error; see the node's log\n")
     _headers(resp, static)
-    if isinstance(resp, web.Response) and resp.content_type in (
-        "text/html",
-        "text/css",
-        "application/javascript",
-        "image/svg+xml",
-    ):
-        resp.enable_compression()
+    page = isinstance(resp, web.Response) and resp.content_type in _COMPRESSIBLE
+    static_file = (
+        isinstance(resp, web.FileResponse)  # its type is known only once it is sent: go by the name
+        and request.path.endswith(_COMPRESSIBLE_FILES)
+        and "Range" not in request.headers  # a range is of the file's own bytes
+    )
+    if page or static_file:
+        _compress(request, resp)
     return resp
+
+
+_COMPRESSIBLE = ("text/html", "text/css", "application/javascript", "image/svg+xml")
+_COMPRESSIBLE_FILES = (".css", ".js", ".svg", ".html", ".txt")
+
+
+def _compress(request: web.Request, resp: web.StreamResponse) -> None:
+    """gzip when the browser takes it (every browser does), deflate otherwise, never for identity-only."""
+    accepted = request.headers.get("Accept-Encoding", "").lower()
+    resp.headers["Vary"] = "Accept-Encoding"
+    if "gzip" in accepted:
+        resp.enable_compression(web.ContentCoding.gzip)
+    elif "deflate" in accepted:
+        resp.enable_compression(web.ContentCoding.deflate)
 
 
 @web.middleware
