@@ -198,9 +198,7 @@ class BlobFetcher:
             want = min(self._range(peer), size - offset)
             lock = self.gate(peer) if self.gate is not None else contextlib.nullcontext()
             async with lock:
-                reply = await self.transport.call(
-                    peer, "blob", {"hash": h, "offset": offset, "length": want}
-                )
+                reply = await self.transport.call(peer, "blob", {"hash": h, "offset": offset, "length": want})
             data = reply.get("data") if isinstance(reply, dict) else None
             if type(data) is not bytes or not data or len(data) > want:
                 raise PeerViolation("F10", f"a malformed range of blob {h.hex()[:16]}")

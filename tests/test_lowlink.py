@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from tequio.federation.synclink import Budget, LinkEstimate
 from tequio.federation.sync import Unreachable
+from tequio.federation.synclink import Budget, LinkEstimate
 from tequio.node import Node
 from tequio.node.federation import Federation
 from tequio.schemas import BlobRef
@@ -112,7 +112,9 @@ async def test_a_stalled_call_is_abandoned_with_a_reason(pair: Pair) -> None:
         )
     assert pair.a.http.link(pair.b.node.key).stalls == 1  # type: ignore[union-attr]
     pair.far.mend()
-    small = await pair.a.transport.call(pair.b.node.key, "blob", {"hash": ref.hash, "offset": 0, "length": 100})
+    small = await pair.a.transport.call(
+        pair.b.node.key, "blob", {"hash": ref.hash, "offset": 0, "length": 100}
+    )
     assert len(small["data"]) == 100  # the node, and the link, are fine after it
 
 
