@@ -23,6 +23,7 @@ from .memory import Meter
 from .messages import Limits, PeerViolation
 from .service import FedError, FedService
 from .sync import Unreachable
+from .synclink import Budget, LinkBook, LinkEstimate, Stalled, Watch
 from .wire import (
     AUTH_HEADER,
     AuthError,
@@ -54,6 +55,9 @@ def _plain(status: int, code: str) -> web.Response:
     return resp
 
 
+#: Longest a peer over its bandwidth budget waits for an answer: shorter than any client's stall
+#: window, so that the wait never reads as a dead link (the budget is then approximate).
+ANSWER_WAIT_S = 10.0
 #: Bodies larger than this are decrypted and decoded on a worker thread, not on the event loop.
 THREAD_ABOVE = 64 * 1024
 
@@ -80,11 +84,14 @@ def make_fed_app(
     clock: Callable[[], int],
     limits: Limits,
     guard: ConnectionGuard | None = None,
+    budget: Budget | None = None,
 ) -> web.Application:
     """The federation listener's application (checks in the order of docs/protocol.md rule F2).
 
     ``guard`` is the listener's connection guard (``listener.start_listener``); without one, the
-    same checks run with default limits and no connection caps.
+    same checks run with default limits and no connection caps. ``budget``: the per-peer bandwidth
+    budget (``federation.peer_kbit``), shared with our client: a peer in debt waits (at most
+    ``ANSWER_WAIT_S``) before its answer goes out, and every answer is charged to it.
     """
     replay = ReplayGuard()
     guard = guard or ConnectionGuard(ListenerLimits(), RefusalLog("federation listener", _monotonic))
@@ -156,6 +163,9 @@ def make_fed_app(
             log.exception("federation %s from %s failed", method, auth.sender.hex()[:16])
             status, payload = 500, {"error": "internal", "detail": ""}
         out = close_message(keyring, auth.sender, payload)
+        if budget is not None:
+            await budget.wait(auth.sender, ANSWER_WAIT_S)
+            budget.charge(auth.sender, len(body) + len(out))
         headers = {
             AUTH_HEADER: sign_response(keyring, auth.sender, status, auth.nonce, out),
             "Server": "tequio",
@@ -182,6 +192,8 @@ def describe_failure(addr: str, e: BaseException, timeout_s: float) -> str:
             return f"no answer from {addr} within {timeout_s:g} s: is the link up?"
         reason = getattr(err, "strerror", None) or str(err) or type(err).__name__
         return f"cannot connect to {addr}: {reason}"
+    if isinstance(e, Stalled):
+        return f"nothing moved on the link to {addr} for {timeout_s:g} s: is the link up?"
     if isinstance(e, TimeoutError | aiohttp.ServerTimeoutError):
         return f"no answer from {addr} within {timeout_s:g} s: is the link up?"
     if isinstance(e, aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError | ConnectionError):
@@ -192,7 +204,15 @@ def describe_failure(addr: str, e: BaseException, timeout_s: float) -> str:
 
 
 class HttpTransport:
-    """The client side: signs, boxes, tries a peer's addresses in turn, checks the signed reply."""
+    """The client side: signs, boxes, tries a peer's addresses in turn, checks the signed reply.
+
+    No call has a fixed deadline (issue 15 §2): it is abandoned when nothing moves on the link for
+    the peer's stall window (``LinkEstimate.stall_s``: ``timeout_s`` at least, longer on a link with
+    a long round trip), so a transfer that keeps moving, however slowly, completes. Connecting
+    waits ``LinkEstimate.connect_s``. ``links`` holds what was measured of each peer's link;
+    ``budget`` is the per-peer bandwidth budget (``peer_kbit``, 0: none). ``socket_factory`` makes
+    the connector's sockets (a test's network namespace); their ``TCP_INFO`` is read for progress.
+    """
 
     def __init__(
         self,
@@ -201,7 +221,10 @@ class HttpTransport:
         clock: Callable[[], int],
         rng: Callable[[int], bytes],
         limits: Limits,
-        timeout_s: float = 30.0,
+        timeout_s: float = LinkEstimate.STALL_FLOOR_S,
+        socket_factory: Callable[[Any], Any] | None = None,
+        peer_kbit: float = 0,
+        budget: Budget | None = None,
     ) -> None:
         self.keyring = keyring
         self.addresses = addresses
@@ -209,7 +232,9 @@ class HttpTransport:
         self.rng = rng
         self.limits = limits
         self.timeout_s = timeout_s
-        self.timeout = aiohttp.ClientTimeout(total=timeout_s, connect=min(10.0, timeout_s))
+        self.timeout = aiohttp.ClientTimeout(total=None, sock_connect=min(10.0, timeout_s))
+        self.links = LinkBook(socket_factory)
+        self.budget = budget if budget is not None else Budget(peer_kbit)
         self.meter = Meter()
         self._session: aiohttp.ClientSession | None = None
 
@@ -217,6 +242,9 @@ class HttpTransport:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+    def link(self, peer: bytes) -> LinkEstimate:
+        return self.links.get(peer)
 
     async def call(self, peer: bytes, method: str, message: Any) -> Any:
         return await self.call_at(self.addresses(peer), peer, method, message)
@@ -227,31 +255,42 @@ class HttpTransport:
         if self._session is None:
             # Idle connections are dropped well before a listener's header timeout (10 s by
             # default) closes them, so a request never goes out on a connection being closed.
-            connector = aiohttp.TCPConnector(keepalive_timeout=4, limit_per_host=4)
+            connector = aiohttp.TCPConnector(
+                keepalive_timeout=4, limit_per_host=4, socket_factory=self.links.socket_factory
+            )
             self._session = aiohttp.ClientSession(timeout=self.timeout, connector=connector)
         body = close_message(self.keyring, peer, message)
         path = PATH_PREFIX + method
         nonce = self.rng(16)
+        await self.budget.wait(peer)
         auth = sign_request(self.keyring, peer, "POST", path, body, self.clock(), nonce)
         headers = {AUTH_HEADER: auth}
         errors = []
+        est = self.links.get(peer)
         for addr in addrs:
             if not is_valid_addr(addr):
                 errors.append(f"{addr!r} is not a usable address")
                 continue
+            stall = est.stall_s(self.timeout_s)
+            watch = Watch(self.links, addr)
+            started = time.monotonic()
             try:
-                async with self._session.post(
-                    f"http://{addr}{path}", data=body, headers=headers, skip_auto_headers=_SKIP
-                ) as resp:
-                    data = await self._read(resp)
-                    status = resp.status
-                    signature = resp.headers.get(AUTH_HEADER)
+                work = asyncio.ensure_future(self._post(addr, path, body, headers, est, watch))
+                data, status, signature = await watch.run(work, stall)
             except _TooLarge as e:
                 errors.append(f"{addr} sent {e} (unsigned, so not counted against the peer)")
                 continue
             except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as e:
-                errors.append(describe_failure(addr, e, self.timeout_s))
+                if isinstance(e, Stalled):
+                    est.stalls += 1
+                errors.append(describe_failure(addr, e, stall))
                 continue
+            finally:
+                if watch.rtt_s is not None:
+                    est.note_rtt(watch.rtt_s)
+            moved = len(body) + len(auth) + len(data) + len(signature or "")
+            est.note_transfer(moved, time.monotonic() - started)
+            self.budget.charge(peer, moved)
             self.meter.calls += 1
             self.meter.sent += len(body) + len(auth)
             self.meter.received += len(data) + len(signature or "")
@@ -281,13 +320,26 @@ class HttpTransport:
             return reply
         raise Unreachable("; ".join(errors))
 
-    async def _read(self, resp: aiohttp.ClientResponse) -> bytes:
+    async def _post(
+        self, addr: str, path: str, body: bytes, headers: dict[str, str], est: LinkEstimate, watch: Watch
+    ) -> tuple[bytes, int, str | None]:
+        assert self._session is not None
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=est.connect_s(min(10.0, self.timeout_s)))
+        async with self._session.post(
+            f"http://{addr}{path}", data=body, headers=headers, skip_auto_headers=_SKIP, timeout=timeout
+        ) as resp:
+            data = await self._read(resp, watch)
+            return data, resp.status, resp.headers.get(AUTH_HEADER)
+
+    async def _read(self, resp: aiohttp.ClientResponse, watch: Watch | None = None) -> bytes:
         limit = self.limits.max_body
         if resp.content_length is not None and resp.content_length > limit:
             raise _TooLarge(f"a reply of {resp.content_length} bytes, over the {limit}-byte limit")
         out = bytearray()
         async for chunk in resp.content.iter_chunked(65536):
             out += chunk
+            if watch is not None:
+                watch.moved(len(chunk))
             if len(out) > limit:
                 raise _TooLarge(f"a reply larger than the {limit}-byte limit")
         return bytes(out)

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import json
+import logging
+import sqlite3
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from tequio.governance import CryptoError, decrypt_blob
 from tequio.schemas import PUBLIC
 
-from .errors import PassphraseRequired, TequioError
+from .errors import DiskFull, PassphraseRequired, TequioError
 
 if TYPE_CHECKING:
     from .node import Node
 
-__all__ = ["ChunkReader", "blob_plaintext"]
+__all__ = ["ChunkReader", "blob_plaintext", "note_waited", "waited_blobs"]
+
+log = logging.getLogger(__name__)
 
 
 class ChunkReader:
@@ -40,6 +45,7 @@ class ChunkReader:
 def blob_plaintext(node: Node, h: bytes) -> Iterator[bytes]:
     """The plaintext of a held blob, piece by piece, decrypted if a restricted record refers to it."""
     if not node.blobs.has(h):
+        note_waited(node, h)
         raise TequioError(f"blob {h.hex()} is not held here (yet)")
     public = False
     key = None
@@ -67,3 +73,33 @@ def blob_plaintext(node: Node, h: bytes) -> Iterator[bytes]:
             yield from decrypt_blob(key, f)
         except CryptoError as e:
             raise TequioError(f"blob {h.hex()[:16]}: {e}") from None
+
+
+#: Where the blobs someone asked for and this node lacks are noted (fetched first, issue 15 §3).
+WAITED_NOTE = "blobs_waited"
+
+
+def waited_blobs(node: Node) -> list[str]:
+    """Hex hashes of blobs asked for while missing, most recent first (at most 64)."""
+    try:
+        row = node.store.conn.execute("SELECT value FROM fed_state WHERE key = ?", (WAITED_NOTE,)).fetchone()
+        value = json.loads(row[0]) if row else []
+    except (sqlite3.Error, ValueError):
+        return []
+    return [x for x in value if isinstance(x, str)][:64] if isinstance(value, list) else []
+
+
+def note_waited(node: Node, h: bytes) -> None:
+    """Note that someone waits for blob ``h`` (a page opened, ``blob get``): it is fetched first."""
+    if node.store.full_disk or not node.store.blob_records(h):
+        return  # nothing refers to it here: nothing a peer would send
+    waited = [h.hex(), *(x for x in waited_blobs(node) if x != h.hex())][:64]
+    try:
+        with node.store.write():
+            node.store.conn.execute(
+                "INSERT INTO fed_state (key, value) VALUES (?, ?)"
+                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (WAITED_NOTE, json.dumps(waited)),
+            )
+    except (sqlite3.Error, DiskFull) as e:  # a note, never a reason for a read to fail
+        log.info("could not note blob %s as waited for: %s", h.hex()[:16], e)

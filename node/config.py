@@ -113,6 +113,13 @@ class FederationSection(_Section):
     quarantine_minutes: int = Field(
         default=30, ge=1, description="How long a peer that keeps sending invalid records is refused."
     )
+    peer_kbit: int = Field(
+        default=0,
+        ge=0,
+        le=10_000_000,
+        description="Bandwidth budget per peer, in kbit/s (what is sent to, fetched from and answered to "
+        "one peer), so that one peer does not starve the others on a thin link; 0: no budget.",
+    )
     # The listener's defences against strangers (docs/security.md, "an outsider on the network").
     max_connections: int = Field(
         default=256,

@@ -27,6 +27,7 @@ from tequio.federation.sync import Syncer, Transport
 from tequio.federation.wire import SigningKeyring
 from tequio.schemas import PUBLIC
 
+from .blobread import waited_blobs
 from .ingest import IngestReport
 from .node import Node
 
@@ -154,7 +155,12 @@ class NodeSyncHost:
             position = rows[-1][3]
 
     def wanted_blobs(self, limit: int) -> list[tuple[bytes, int]]:
+        """Blobs to fetch: those someone waited for (``blobread.note_waited``) first, then smaller
+        before larger (many small files before one video on a thin link); plugins may reorder
+        (evidence awaiting review, a followed book's images) with ``prepare_wanted_blobs``."""
         wanted = [(h, size) for h, size in self.store.blob_refs(limit * 4) if not self.node.blobs.has(h)]
+        waited = {bytes.fromhex(x): i for i, x in enumerate(waited_blobs(self.node))}
+        wanted.sort(key=lambda hs: (waited.get(hs[0], len(waited)), hs[1]))
         self.node.plugins.pm.hook.prepare_wanted_blobs(node=self.node, wanted=wanted)
         return wanted[:limit]
 
@@ -232,7 +238,9 @@ class Federation:
         self.host = NodeSyncHost(node, off_loop)
         self.http: HttpTransport | None = None
         if transport is None:
-            self.http = HttpTransport(self.keyring, self._addresses_of, node.clock, node.rng, self.limits)
+            self.http = HttpTransport(
+                self.keyring, self._addresses_of, node.clock, node.rng, self.limits, peer_kbit=cfg.peer_kbit
+            )
             transport = self.http
         self.transport = transport
         self.syncer = Syncer(self.host, transport, self.peers, self.limits)
@@ -261,6 +269,7 @@ class Federation:
             node.clock,
         )
         node.listeners.append(self.gossip.wake)
+        self.blobs.gate = self.gossip._lock  # a peer's records before its files
 
     def _addresses_of(self, peer: bytes) -> list[str]:
         known = self.peers.get(peer)
@@ -317,7 +326,8 @@ class Federation:
     def app(self, guard: ConnectionGuard) -> web.Application:
         from tequio.federation.http import make_fed_app
 
-        return make_fed_app(self.service, self.keyring, self.node.clock, self.limits, guard)
+        budget = self.http.budget if self.http is not None else None
+        return make_fed_app(self.service, self.keyring, self.node.clock, self.limits, guard, budget)
 
     async def listen(self, host: str = "127.0.0.1", port: int = 0) -> tuple[web.AppRunner, str]:
         """Start this node's federation listener, behind its connection guard; returns its runner

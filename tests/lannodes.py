@@ -17,7 +17,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import aiohttp
 from aiohttp import web
 
 from tests.netlink import Host, Proc
@@ -74,10 +73,11 @@ async def serve_in(host: Host, fed: Federation, port: int = 0) -> tuple[web.AppR
 
 def dial_from(host: Host, fed: Federation) -> None:
     """Make an in-process node's HTTP client connect from ``host``'s namespace (before its first call).
-    HttpTransport has no public hook for a connector yet, so its session is set here."""
+    The transport's sockets are made by its ``LinkBook``, which reads their ``TCP_INFO`` for progress."""
+    from tequio.federation.synclink import LinkBook
+
     assert fed.http is not None and fed.http._session is None
-    connector = aiohttp.TCPConnector(socket_factory=host.socket_factory)
-    fed.http._session = aiohttp.ClientSession(timeout=fed.http.timeout, connector=connector)
+    fed.http.links = LinkBook(host.socket_factory)
 
 
 def trust(home: Path, key: bytes, name: str, addrs: list[str]) -> None:
