@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from .migrations import MigrationSet
     from .names import org_name, peer_name, resolve_key
     from .node import Node, system_clock
-    from .records import StoredRecord
+    from .recordview import StoredRecord
     from .reports import IngestReport, Rejection
     from .state import NodeKey
 
@@ -82,7 +82,7 @@ _WHERE = {
     "Node": "node",
     "NodeKey": "state",
     "system_clock": "node",
-    "StoredRecord": "records",
+    "StoredRecord": "recordview",
     "IngestReport": "reports",
     "Rejection": "reports",
     "Federation": "federation",

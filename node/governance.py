@@ -39,7 +39,7 @@ from tequio.governance import (
 from tequio.governance import group_id as derive_group_id
 from tequio.schemas import PUBLIC, PayloadError, Record, parse_payload
 
-from .records import StoredRecord
+from .recordview import StoredRecord
 
 if TYPE_CHECKING:
     from .node import Node

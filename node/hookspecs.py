@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from .kinds import Kind
     from .migrations import MigrationSet
     from .node import Node
-    from .records import StoredRecord
+    from .recordview import StoredRecord
     from .web import MenuItem, WebRoute
 
 hookspec = pluggy.HookspecMarker("tequio")

@@ -28,7 +28,7 @@ from tequio.schemas import (
 )
 
 from .kinds import Kind, body_error
-from .records import StoredRecord
+from .recordview import StoredRecord
 from .reports import IngestReport, Rejection
 from .store import Store
 from .verifiers import Parsed, VerifierPool, parse_chunk

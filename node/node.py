@@ -57,7 +57,7 @@ from .identity import KEY_FILE, Identity, create_identity, key_is_encrypted, loa
 from .ingest import AccessPolicy, Ingestor, IngestReport, Rejection
 from .kinds import body_error
 from .pluginhost import PluginHost
-from .records import StoredRecord
+from .recordview import StoredRecord
 from .sniff import HEAD, Prefixed, describe_non_records
 from .state import NodeKey, NodeState
 from .store import CORE_MIGRATIONS, DB_FILE, FEDERATION_MIGRATIONS, Store, row_record, row_wire

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .node import Node
-    from .records import StoredRecord
+    from .recordview import StoredRecord
     from .store import Store
 
 __all__ = ["catch_up", "initialise", "lags", "set_mark", "to_withdraw", "withdraw", "withdraw_ignored"]

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from tequio.federation.bundles import MAGIC, BundleError, read_bundle, write_bundle
+from tequio.federation.bundle_file import MAGIC, BundleError, read_bundle, write_bundle
 from tequio.federation.wire import SigningKeyring
 from tequio.node import Node
-from tequio.node.bundles import export_bundle, import_bundle
+from tequio.node.bundle_io import export_bundle, import_bundle
 from tequio.schemas import BlobRef, Payload, direct_scope, make_record
 from tests.conftest import key
 from tests.test_blobs import _file

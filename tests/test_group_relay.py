@@ -12,11 +12,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from tequio.federation.bundles import read_bundle
+from tequio.federation.bundle_file import read_bundle
 from tequio.federation.wire import SigningKeyring
 from tequio.governance import ADMIT, REMOVE, ROLES, RULES
 from tequio.node import Node
-from tequio.node.bundles import export_bundle, import_bundle
+from tequio.node.bundle_io import export_bundle, import_bundle
 from tequio.node.federation import Federation
 from tequio.node.groups import act, create_group
 from tequio.schemas import parse_wire

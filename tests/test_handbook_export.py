@@ -17,7 +17,7 @@ import pytest
 from tequio.node import Node, TequioError
 from tequio.plugins.handbook.editions import check_code, export_book, normalise_code
 from tequio.plugins.handbook.publish import import_dir
-from tequio.plugins.handbook.records import page_id
+from tequio.plugins.handbook.recordkinds import page_id
 from tests.test_handbook_kit import new_book, umbrella_tree
 
 CHROMIUM_FLAGS = [

@@ -12,7 +12,7 @@ import pytest
 from tequio.node import Node, TequioError
 from tequio.plugins.handbook.publish import import_dir
 from tequio.plugins.handbook.reading import history, page_view, rendered_html, resolve_page, toc
-from tequio.plugins.handbook.records import page_id
+from tequio.plugins.handbook.recordkinds import page_id
 from tests.conftest import FakeClock, seeded_rng
 from tests.test_handbook_kit import DFAK, DFAK_LANGS, new_book, suffix_tree, umbrella_tree, write
 

@@ -21,7 +21,7 @@ from tequio.node import Node
 from tequio.plugins.handbook.mirror import follow_status
 from tequio.plugins.handbook.publish import follow, import_dir, publish_editors
 from tequio.plugins.handbook.reading import history, page_view
-from tequio.plugins.handbook.records import KIND_REVISION, content_hash, page_id
+from tequio.plugins.handbook.recordkinds import KIND_REVISION, content_hash, page_id
 from tequio.plugins.handbook.search import search
 from tests.conftest import TEQUIO
 from tests.fedkit import make_cluster

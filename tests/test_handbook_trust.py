@@ -14,7 +14,7 @@ from tequio.node.groups import act, create_group
 from tequio.plugins.handbook.editors import audit, editors_json
 from tequio.plugins.handbook.publish import approve, create_book, follow, import_dir, publish_editors
 from tequio.plugins.handbook.reading import history, page_view, toc
-from tequio.plugins.handbook.records import page_id
+from tequio.plugins.handbook.recordkinds import page_id
 from tests.fedkit import make_cluster
 from tests.test_handbook_kit import write
 from tests.test_handbook_mirror import _forge

@@ -14,7 +14,7 @@ import pytest
 
 from tequio.node import Node
 from tequio.plugins.handbook.publish import import_dir
-from tequio.plugins.handbook.records import KIND_REVISION, content_hash, page_id
+from tequio.plugins.handbook.recordkinds import KIND_REVISION, content_hash, page_id
 from tests.test_handbook_kit import DFAK, new_book, umbrella_tree, write
 from tests.webkit import Site
 

@@ -234,3 +234,29 @@ def test_the_plugin_import_check_can_fail(tmp_path: Path) -> None:
         "imports another plugin: tequio.plugins.evidence.api",
         "imports tequio.node.cli.run, which is not public API",
     ]
+
+
+#: Module names that once meant three things each (issue 10 §4): a module says what it holds instead
+#: (``federation/bundle_file.py`` the file format, ``node/bundle_io.py`` a node's export and import,
+#: ``node/cli/bundle_cmds.py`` the commands; ``node/recordview.py`` a record as the node holds it,
+#: ``node/cli/record_cmds.py`` the commands, and each plugin's ``recordkinds.py`` its record kinds).
+VAGUE_NAMES = {"records", "bundles"}
+
+
+def _module_names(root: Path) -> dict[str, list[str]]:
+    names: dict[str, list[str]] = {}
+    for package in ALLOWED:
+        for p in (root / package).rglob("*.py"):
+            names.setdefault(p.stem, []).append(str(p.relative_to(root)))
+    return names
+
+
+def test_no_module_bears_a_name_that_meant_several_things() -> None:
+    for name, paths in _module_names(ROOT).items():
+        assert name not in VAGUE_NAMES, f"{sorted(paths)}: name it for what it holds"
+
+
+def test_the_vague_name_check_can_fail(tmp_path: Path) -> None:
+    (tmp_path / "node" / "cli").mkdir(parents=True)
+    (tmp_path / "node" / "cli" / "records.py").write_text("")
+    assert "records" in _module_names(tmp_path)

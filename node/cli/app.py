@@ -37,12 +37,12 @@ BUILTINS: dict[str, tuple[str, str, str]] = {
         "Check the store: SQLite integrity, every feed chain and head, forks on record.",
     ),
     "publish": (
-        "records",
+        "record_cmds",
         "publish",
         "Sign and store a record of KIND as the next in this node's feed; --attach refers to files.",
     ),
-    "records": ("records", "records", "List, show, export and import records."),
-    "blob": ("records", "blob", "Files that records refer to."),
+    "records": ("record_cmds", "records", "List, show, export and import records."),
+    "blob": ("record_cmds", "blob", "Files that records refer to."),
     "invite": ("peers", "invite", "Print a signed, expiring invite for another organisation's node."),
     "peer": ("peers", "peer", "Trusted peers: add, list, block, unblock, remove; nodes seen on the LAN."),
     "sync": (
@@ -56,7 +56,7 @@ BUILTINS: dict[str, tuple[str, str, str]] = {
         "Coalitions: create one, see it, and admit, remove, re-role members or change its rules.",
     ),
     "bundle": (
-        "bundles",
+        "bundle_cmds",
         "bundle",
         "Carry records and blobs to a peer without a link: an encrypted file for a USB stick.",
     ),

@@ -16,28 +16,28 @@ if TYPE_CHECKING:  # the plugin's internals load in the hooks, so `tequio --help
 
 @hookimpl
 def register_kinds() -> list[Kind]:
-    from .records import KINDS
+    from .recordkinds import KINDS
 
     return list(KINDS)
 
 
 @hookimpl
 def register_actions() -> list[Action]:
-    from .records import ACTIONS
+    from .recordkinds import ACTIONS
 
     return list(ACTIONS)
 
 
 @hookimpl
 def register_migrations() -> list[MigrationSet]:
-    from .records import MIGRATIONS
+    from .recordkinds import MIGRATIONS
 
     return [MIGRATIONS]
 
 
 @hookimpl
 def on_records_stored(node: Node, db: Database, records: list[StoredRecord]) -> None:
-    from .records import index_records
+    from .recordkinds import index_records
 
     index_records(node, db, records)
 

@@ -14,7 +14,7 @@ from tequio.node.cli import echo_json, open_node
 
 from . import api as ev
 from .cli_shared import report, target_scope
-from .records import CHECKS, STATUSES
+from .recordkinds import CHECKS, STATUSES
 
 __all__ = [
     "ack_cmd",

@@ -13,7 +13,7 @@ from tequio.schemas import TextError, check_display_text
 
 from . import api as ev
 from .cli_shared import iso, report, safe, target_scope
-from .records import STATUSES
+from .recordkinds import STATUSES
 
 __all__ = ["add", "get", "list_", "show"]
 

@@ -16,7 +16,7 @@ from tequio.node import Node, StoredRecord, TequioError
 from tequio.schemas import BlobRef, parse_wire
 
 from .index import EvidenceError, indexed, item_id, my_intake, my_items, org, role_refs
-from .records import ACK, CUSTODY, DERIVATION, INCIDENT, ITEM, REVIEW
+from .recordkinds import ACK, CUSTODY, DERIVATION, INCIDENT, ITEM, REVIEW
 
 __all__ = [
     "add_to_incident",

@@ -1,6 +1,6 @@
 """Finding an item's records on this node: by its one id, by its original's hash, or as this node's own.
 
-The index (``evidence_index``, see records.py) never holds an original's SHA-256: only ``tag(sha)``,
+The index (``evidence_index``, see recordkinds.py) never holds an original's SHA-256: only ``tag(sha)``,
 a keyed BLAKE2b under a key derived from the node secret, so a seized store without the passphrase
 cannot be asked whether it holds a given photo. Lookups by hash compute the tag; a hash prefix is
 matched against the decrypted records instead.
@@ -17,7 +17,7 @@ from nacl.signing import SigningKey
 from tequio.node import Node, NodeKey, StoredRecord, TequioError, org_name
 from tequio.schemas import BlobRef, fingerprint
 
-from .records import ITEM, index_records
+from .recordkinds import ITEM, index_records
 
 __all__ = [
     "EvidenceError",

@@ -19,7 +19,7 @@ from . import phash
 from .camtime import camera_time
 from .index import EvidenceError, item_key, my_intake, my_items
 from .provenance import read_c2pa
-from .records import DERIVATION, ITEM
+from .recordkinds import DERIVATION, ITEM
 
 __all__ = ["TOOL", "Intake", "intake"]
 

@@ -9,7 +9,7 @@ from tequio.governance import rule_for
 from tequio.node import Node, StoredRecord
 
 from .index import EvidenceError, indexed, my_intake
-from .records import ITEM, REVIEW, VERIFY
+from .recordkinds import ITEM, REVIEW, VERIFY
 
 __all__ = ["Verification", "review", "verification"]
 

@@ -17,7 +17,7 @@ from tequio.schemas import BlobRef
 from .custody import current_working, custody, plain_sha
 from .index import EvidenceError, indexed, my_intake, role_refs
 from .intake import TOOL, work_dir
-from .records import ACK, CLEAR, CUSTODY, DERIVATION, ITEM
+from .recordkinds import ACK, CLEAR, CUSTODY, DERIVATION, ITEM
 
 __all__ = [
     "ack",

@@ -39,7 +39,7 @@ from tequio.node.web import (
     user_of,
 )
 
-from .records import CHECKS, STATUSES
+from .recordkinds import CHECKS, STATUSES
 
 __all__ = ["MENU", "ROUTES", "TEMPLATES", "prepare_web_context"]
 
@@ -481,7 +481,7 @@ async def export(request: web.Request) -> web.StreamResponse:
 
 def _attention(node: Node) -> dict[str, int]:
     from . import api as ev
-    from .records import REVIEW
+    from .recordkinds import REVIEW
 
     held = awaiting = 0
     for sha, rec in ev.items(node):

@@ -17,14 +17,14 @@ if TYPE_CHECKING:  # the plugin's internals load in the hooks, so `tequio --help
 
 @hookimpl
 def register_kinds() -> list[Kind]:
-    from .records import KINDS
+    from .recordkinds import KINDS
 
     return list(KINDS)
 
 
 @hookimpl
 def register_actions() -> list[Action]:
-    from .records import ACTIONS
+    from .recordkinds import ACTIONS
 
     return list(ACTIONS)
 

@@ -20,7 +20,7 @@ from typing import Any
 from tequio.node import Node, TequioError
 
 from .reading import PageView, iso, page_view, toc
-from .records import KIND_EDITION
+from .recordkinds import KIND_EDITION
 
 __all__ = ["Edition", "check_code", "edition", "export_book", "normalise_code"]
 

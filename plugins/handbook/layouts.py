@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .markdown import link_targets
-from .records import LANG_RE
+from .recordkinds import LANG_RE
 from .source import (
     IMAGE_EXTS,
     MAX_IMAGE,

@@ -18,7 +18,7 @@ from tequio.node import MigrationSet, Node, StoredRecord
 from tequio.schemas import PUBLIC
 
 from .authority import Authority, EditorList, Signed, fold_lists, heads, verdict
-from .records import (
+from .recordkinds import (
     KIND_APPROVAL,
     KIND_BOOK,
     KIND_EDITION,

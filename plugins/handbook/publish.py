@@ -17,7 +17,7 @@ from tequio.schemas import PUBLIC, BlobRef
 
 from .layouts import read_tree
 from .projection import derive, load_authority, refresh_book
-from .records import (
+from .recordkinds import (
     APPROVE,
     EDIT,
     EDITORS,

@@ -18,7 +18,7 @@ from sqlite_utils import Database
 
 from tequio.node import Node, TequioError
 
-from .records import LANG_RE
+from .recordkinds import LANG_RE
 
 __all__ = ["MAX_QUERY", "fts_table", "index_pages", "search", "stems", "unindex_pages"]
 

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 @hookimpl
 def register_kinds() -> list[Kind]:
     from .curation import KINDS as CURATION_KINDS
-    from .records import KINDS
+    from .recordkinds import KINDS
 
     return [*KINDS, *CURATION_KINDS]
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from tequio.node import Node, StoredRecord, TequioError, group_state
 
-from .records import ANSWER, CALL, HOST, SUBMISSION
+from .recordkinds import ANSWER, CALL, HOST, SUBMISSION
 
 __all__ = ["Call", "calls", "find_call", "host", "hour_of", "open_call", "status_of", "submissions"]
 

@@ -21,7 +21,7 @@ from tequio.node.web import CTX, _, current, error_page, in_worker, render
 
 from . import calls as C
 from .codename import bits, hash_codename, new_codename
-from .records import ANSWER, CONSENTS, SUBMISSION
+from .recordkinds import ANSWER, CONSENTS, SUBMISSION
 
 __all__ = ["drop_page", "status_form", "status_page", "submit", "witness_page"]
 

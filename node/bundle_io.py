@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from tequio.federation.bundles import Ack, BundleError, BundleRead, read_bundle, write_ack, write_bundle
+from tequio.federation.bundle_file import Ack, BundleError, BundleRead, read_bundle, write_ack, write_bundle
 from tequio.federation.wire import SigningKeyring
 from tequio.schemas import parse_wire
 
@@ -83,7 +83,7 @@ def export_parts(
 
     Parts are named ``STEM-1of3.SUFFIX`` once their count is known; none appears until all are done.
     """
-    from tequio.federation.bundles import write_parts
+    from tequio.federation.bundle_file import write_parts
 
     if not out.parent.is_dir():
         raise TequioError(f"{out}: the folder {out.parent} does not exist (is the stick mounted?)")

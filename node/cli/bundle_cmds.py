@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from tequio.federation.bundles import BundleError
+from tequio.federation.bundle_file import BundleError
 from tequio.schemas import fingerprint
 
 from ..errors import TequioError
@@ -65,7 +65,7 @@ def bundle_export(
     as_json: bool,
 ) -> None:
     """Write everything the peer may read, encrypted so that only that peer can open it."""
-    from ..bundles import export_bundle, export_parts
+    from ..bundle_io import export_bundle, export_parts
 
     limit = parse_size(max_size) if max_size else None
     if limit is not None and limit < 64 * 1024:
@@ -115,7 +115,7 @@ def bundle_import(ctx: click.Context, files: tuple[Path, ...], ack_out: Path | N
     Parts of a split export import in any order; each says which parts are still missing. A
     damaged part imports nothing, and the others still import.
     """
-    from ..bundles import BundleImport, import_bundle, write_ack_file
+    from ..bundle_io import BundleImport, import_bundle, write_ack_file
 
     results: list[dict[str, object]] = []
     failures: list[str] = []
@@ -157,7 +157,7 @@ def bundle_import(ctx: click.Context, files: tuple[Path, ...], ack_out: Path | N
 
 def _describe(file: Path, done: object) -> dict[str, object]:
     """One imported file as JSON fields and a line for the operator."""
-    from ..bundles import BundleImport
+    from ..bundle_io import BundleImport
 
     assert isinstance(done, BundleImport)
     who = fingerprint(done.sender)

@@ -28,7 +28,7 @@ from tequio.schemas import (
 )
 
 from ..errors import TequioError
-from ..records import StoredRecord
+from ..recordview import StoredRecord
 from ..reports import IngestReport
 from .context import counted, echo_json, echo_listing, json_option, open_node, progress_bar
 from .interrupt import Interrupted, ignore_further, import_line
