@@ -51,9 +51,13 @@ class Gossip:
         rng: random.Random,
         clock: Callable[[], int],
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        storage_full: Callable[[BaseException], bool] = lambda e: False,
     ) -> None:
-        """``sleep`` waits between retries of a busy peer; injected so tests need no wall time."""
+        """``sleep`` waits between retries of a busy peer; injected so tests need no wall time.
+        ``storage_full`` tells a full disk from a bug: a tick it stops is said in one line a minute."""
         self.syncer = syncer
+        self.storage_full = storage_full
+        self._full_said = -1.0
         self.sleep = sleep
         self.peers = peers
         self.host = host
@@ -181,8 +185,12 @@ class Gossip:
                 if loop.time() >= next_round:
                     await self.round()
                     next_round = loop.time() + self.next_interval()
-            except Exception:  # a bug must not stop gossip for good; it is logged and retried
-                log.exception("gossip tick failed")
+            except Exception as e:  # a bug must not stop gossip for good; it is logged and retried
+                if not self.storage_full(e):
+                    log.exception("gossip tick failed")
+                elif loop.time() - self._full_said >= 60 or self._full_said < 0:
+                    self._full_said = loop.time()
+                    log.warning("gossip: the disk is full; what peers send is refused until there is space")
             waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._wake.wait())]
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait(

@@ -65,7 +65,10 @@ class FedService:
         invites: InviteBook,
         identity: Callable[[], tuple[str, list[str]]],
         extra: dict[str, Callable[[bytes, Any], Awaitable[Any] | Any]] | None = None,
+        storage_full: Callable[[BaseException], bool] = lambda e: False,
     ) -> None:
+        #: Whether an exception means the host's storage is full: answered 507 ``disk-full``, not 500.
+        self.storage_full = storage_full
         self.syncer = syncer
         self.peers = peers
         self.invites = invites
@@ -85,6 +88,20 @@ class FedService:
         return self.peers.is_trusted(key)
 
     async def handle(self, sender: bytes, method: str, message: Any) -> Any:
+        try:
+            return await self._handle(sender, method, message)
+        except FedError:
+            raise
+        except Exception as e:
+            if not self.storage_full(e):
+                raise
+            # F12: the write was rolled back, nothing of the request was kept; the peer tries later.
+            log.warning("federation %s from %s refused: the disk is full", method, fingerprint(sender))
+            raise FedError(
+                507, "disk-full", "the node's disk is full; nothing of this request was kept"
+            ) from None
+
+    async def _handle(self, sender: bytes, method: str, message: Any) -> Any:
         if method == "handshake":
             name, addrs = self.identity()
             try:
@@ -122,7 +139,11 @@ class FedService:
             except MessageError as e:
                 self.peers.penalise(sender, self.peers.rules.per_bad_message, f"malformed {method}: {e}")
                 raise FedError(400, "bad-message", str(e)) from None
-            self.peers.reached(sender)
+            try:
+                self.peers.reached(sender)
+            except Exception as e:  # a read answered on a full disk is still an answer
+                if not self.storage_full(e):
+                    raise
             return result
         finally:
             self._busy.discard(sender)

@@ -4,6 +4,7 @@ peer book, invites, sync, service and gossip assembled for one node.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 import time
@@ -28,6 +29,7 @@ from tequio.federation.wire import SigningKeyring
 from tequio.schemas import PUBLIC
 
 from .blobread import waited_blobs
+from .errors import is_disk_full
 from .ingest import IngestReport
 from .node import Node
 
@@ -174,11 +176,35 @@ class NodeSyncHost:
     def ingest(self, wires: Sequence[bytes], source: str) -> IngestSummary | Awaitable[IngestSummary]:
         if self.off_loop is not None:
             return self._ingest_off_loop(list(wires), source)
-        return _summary(self.node.ingest(wires, source))
+        if len(wires) <= SMALL_BATCH and sum(map(len, wires)) <= SMALL_BATCH_BYTES:
+            return _summary(self.node.ingest(wires, source))
+        return self._ingest_sliced(list(wires), source)
 
     async def _ingest_off_loop(self, wires: list[bytes], source: str) -> IngestSummary:
         assert self.off_loop is not None
         return _summary(await self.off_loop(lambda node: node.ingest(wires, source)))
+
+    async def _ingest_sliced(self, wires: list[bytes], source: str) -> IngestSummary:
+        """A large batch from a peer without holding the event loop: steps 1-7 (signatures) on a
+        worker thread, which touches no store, then steps 8-13 in slices on the loop, each its own
+        transaction, with the loop free between them (issue 9 §5: the local API answers meanwhile)."""
+        ingestor = self.node.ingestor
+        parsed = await asyncio.to_thread(lambda: ingestor.submit(wires)())
+        report = IngestReport()
+        try:
+            for _ in ingestor.write_steps(parsed, source, report, SLICE):
+                await asyncio.sleep(0)
+        finally:
+            if report.accepted:
+                self.node._changed()
+        return _summary(report)
+
+
+#: Batches from peers up to this size are ingested at once on the loop (a few milliseconds)...
+SMALL_BATCH = 64
+SMALL_BATCH_BYTES = 256 * 1024
+#: ...larger ones in transactions of this many records, the loop free between them.
+SLICE = 128
 
 
 def _summary(report: IngestReport) -> IngestSummary:
@@ -254,6 +280,7 @@ class Federation:
             self.invites,
             lambda: (node.name, self.addresses()),
             extra={"blob": self.blobs.on_blob},
+            storage_full=lambda e: is_disk_full(e, node.home),
         )
         self.gossip = Gossip(
             self.syncer,
@@ -267,6 +294,7 @@ class Federation:
             ),
             rng,
             node.clock,
+            storage_full=lambda e: is_disk_full(e, node.home),
         )
         node.listeners.append(self.gossip.wake)
         self.blobs.gate = self.gossip._lock  # a peer's records before its files

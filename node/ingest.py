@@ -12,7 +12,7 @@ A rejected record never blocks the others: it is reported with its index and the
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Protocol
 
 from tequio.schemas import (
@@ -154,6 +154,50 @@ class Ingestor:
             self.apply(items, source, report)
         report.rejected.sort(key=lambda r: r.index)
         return report
+
+    def write_steps(
+        self, parsed: Parsed, source: str, report: IngestReport, size: int = 256
+    ) -> Iterator[None]:
+        """``write`` in transactions of at most ``size`` records, yielding after each one.
+
+        For a caller on an event loop: between slices it serves others (the local API), so a large
+        batch from a peer never holds the loop for longer than one slice takes. The outcome is that
+        of ``write``: slices go in feed and seq order, and the retryable rejections of every slice
+        are tried again (in slices) while what was stored changes the policy, then logged once.
+        """
+        items, rejected = parsed
+        report.rejected.extend(rejected)
+        items.sort(key=_feed_order)
+        pending: list[tuple[Rejection, Record]] = []
+        first = True
+        changed = False
+        todo = items
+        while True:
+            deferred: list[tuple[Rejection, Record]] = []
+            for start in range(0, len(todo), size):
+                with self.store.write():
+                    more, stored = self._apply_once(todo[start : start + size], source, report, first)
+                first = False
+                deferred += more
+                if stored and self.access.refresh(stored):
+                    changed = True
+                yield
+            pending = deferred
+            if not pending or not changed:
+                break
+            changed = False
+            todo = sorted(((rej.index, rec) for rej, rec in pending), key=_feed_order)
+        if first:  # nothing was applied: the rejections of steps 1-7 are still to be logged
+            with self.store.write():
+                self._apply_once([], source, report, True)
+        report.rejected.extend(rej for rej, _ in pending)
+        if pending:
+            now = self.clock()
+            with self.store.write():
+                self.store.add_rejections(
+                    [self._log_row(now, source, rej, rec) for rej, rec in pending], self.keep_rejections
+                )
+        report.rejected.sort(key=lambda r: r.index)
 
     def apply(self, items: list[tuple[int, Record]], source: str, report: IngestReport) -> None:
         """Steps 8-13 and the write, inside the caller's write transaction.

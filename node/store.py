@@ -8,6 +8,7 @@ Reads return plain tuples; turning them into records with opened payloads is the
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -187,6 +188,7 @@ class Store:
         self.path = path
         #: Set when the disk was full at open: the store is read as it is and every write is refused.
         self.full_disk = False
+        self._writing = threading.RLock()
         # isolation_level=None: no implicit transactions; every write goes through write().
         self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self.conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
@@ -216,18 +218,21 @@ class Store:
         """One write transaction; nested use becomes a savepoint of the outer one."""
         if self.full_disk:
             raise DiskFull(f"the disk holding {self.path.parent} was full when the store was opened")
-        if self.conn.in_transaction:
-            with self.db.atomic():
-                yield self.db
-            return
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.db
-        except BaseException:
+        # One connection serves the event loop and worker threads (an import off the loop): the lock
+        # keeps another thread's transaction from becoming a savepoint of this one.
+        with self._writing:
             if self.conn.in_transaction:
-                self.conn.execute("ROLLBACK")
-            raise
-        self.conn.execute("COMMIT")
+                with self.db.atomic():
+                    yield self.db
+                return
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.db
+            except BaseException:
+                if self.conn.in_transaction:
+                    self.conn.execute("ROLLBACK")
+                raise
+            self.conn.execute("COMMIT")
 
     def migrate(self, sets: list[MigrationSet], now_ms: int) -> list[str]:
         """Apply pending migrations. An up-to-date store is only read: opening a node for reading

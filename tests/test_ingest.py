@@ -10,6 +10,7 @@ import msgpack
 import pytest
 
 from tequio.node import Node
+from tequio.node.ingest import IngestReport
 from tequio.schemas import PUBLIC, Payload, Record, direct_scope, encode, make_record, parse_wire
 from tequio.schemas.record import signed_bytes
 from tequio.schemas.testvectors import VECTOR_DIR
@@ -268,3 +269,32 @@ def test_signed_bytes_are_what_the_id_hashes() -> None:
     rec = Feed(key(1)).next()
     sb = signed_bytes(rec.author, rec.scope, rec.seq, rec.prev, rec.ts, rec.payload_hash)
     assert hashlib.sha256(sb).digest() == rec.id
+
+
+def test_write_in_slices_gives_what_one_write_gives(make_node: Callable[..., Node]) -> None:
+    """``Ingestor.write_steps`` (federation's large batches, one transaction a slice): a group's whole
+    history in slices of one record, delivered backwards, is accepted and readable as in one write,
+    and a batch's rejections are the same, logged once."""
+    from tequio.node.groups import create_group
+
+    a, b, c = make_node(seed=31), make_node(seed=32), make_node(seed=33)
+    _, scope = create_group(a, "Sala", [(b.key, "B", []), (c.key, "C", [])])
+    for i in range(3):
+        a.publish("core.note", {"text": f"nota {i}"}, scope=scope)
+    wires = list(reversed(list(a.export())))
+    good = Feed(key(5)).take(3)
+    broken = bytearray(good[0].wire)
+    broken[-1] ^= 1
+    extra = [good[2].wire, bytes(broken), b"\xc1"]
+    whole = c.ingest([*wires, *extra])
+    steps = b.ingestor.write_steps(
+        b.ingestor.submit([*wires, *extra])(), "peer:x", report := IngestReport(), 1
+    )
+    assert sum(1 for _ in steps) >= len(wires)  # it yielded between slices
+    assert report.accepted == whole.accepted == len(wires)
+    assert [(r.index, r.reason) for r in report.rejected] == [(r.index, r.reason) for r in whole.rejected]
+    assert sorted(reasons(report)) == ["bad-payload-hash", "gap", "malformed"]
+    assert [r.body["text"] for r in b.records(scope=scope, kind="core.note")] == [
+        f"nota {i}" for i in range(3)
+    ]
+    assert len(b.store.rejections(100)) == len(c.store.rejections(100)) == 3
