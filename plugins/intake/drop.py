@@ -414,7 +414,8 @@ async def _status(
             "answers": answers,
             "codename": code,
             "sub": sub,
-            "files": len((sub.body or {}).get("files", [])) + sum(len(r.body["files"]) for r in follow),
+            "files": len((sub.body or {}).get("files", []))
+            + sum(len((r.body or {}).get("files", [])) for r in follow),
             "added": added,
             **_script_context(call),
         },
