@@ -23,7 +23,7 @@ from yarl import URL
 
 from tequio.node import Node, create_group
 from tequio.plugins.intake import calls as C
-from tequio.plugins.intake import drop
+from tequio.plugins.intake import web_drop as drop
 from tequio.plugins.intake.pow import NoScriptQuota, PowGate, leading_zero_bits, solve
 from tests.webkit import Site
 

@@ -35,8 +35,7 @@ def sources() -> Iterator[tuple[str, Path]]:
     for plugin in sorted(
         d.name for d in _PLUGINS.iterdir() if (d / "web.py").exists() or (d / "templates").is_dir()
     ):
-        web = _PLUGINS / plugin / "web.py"
-        if web.exists():
+        for web in sorted((_PLUGINS / plugin).glob("web*.py")):  # web.py and its web_*.py parts
             yield "python", web
         for p in sorted((_PLUGINS / plugin / "templates").glob("*.html")):
             yield "jinja2", p

@@ -10,7 +10,7 @@ from tequio.node import Node, TequioError
 from tequio.node.web import N_, MenuItem, WebRoute, _, flash, in_worker, redirect, render
 
 from . import calls as C
-from .drop import (
+from .web_drop import (
     add_files,
     drop_page,
     status_form,
