@@ -88,7 +88,7 @@ def test_witness_sends_by_tus_gets_codename_and_adds_files(browser: Any, tmp_pat
             files = (subs[0].body or {})["files"]
             assert [f["name"] for f in files] == ["IMG_0001.jpg", "IMG_0002.jpg"]
             assert {f["mime"] for f in files} == {"image/jpeg"}
-            blobs = subs[0].payload.blobs  # type: ignore[union-attr]
+            blobs = subs[0].payload.blobs
             got = a.call(lambda n: b"".join(n.open_blob(blobs[0].hash)))
             assert got == photos[0].read_bytes()  # the sealed original, byte for byte
 
