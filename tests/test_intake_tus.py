@@ -358,3 +358,31 @@ async def test_witness_adds_files_by_codename(make_node: Callable[..., Node]) ->
     assert sorted(f["name"] for s in more for f in (s.body or {})["files"]) == ["segunda.txt", "tercera.txt"]
     assert all((s.body or {})["codename"] == (first.body or {})["codename"] for s in more)
     assert all(s.body and s.body["hour"].endswith(":00Z") for s in more)
+
+
+async def test_an_abandoned_upload_expires_and_leaves_nothing(make_node: Callable[..., Node]) -> None:
+    from tequio.plugins.intake import tus
+
+    a, b = make_node("A", 1), make_node("B", 2)
+    call = _call(a, b)
+    async with Site(a) as site:
+        w = Witness(site, call)
+        await w.open()
+        url = await w.new_upload(300_000)
+        assert (await w.patch(url, 0, b"z" * 100_000)).status == 204
+        up = tus.REGISTRY.get(call.id, url.rsplit("/", 1)[1], tus.owner_of_token(w.csrf))
+        assert up is not None and up.started
+        partial = a.home / "blobs" / "partial"
+        for _ in range(1000):  # the seal thread opens its partial file as it starts
+            if partial.is_dir() and any(partial.iterdir()):
+                break
+            await asyncio.sleep(0.01)
+        assert any(partial.iterdir())  # its ciphertext so far
+        tus.REGISTRY.sweep(now=time.monotonic() + tus.IDLE_S + 1)  # an hour later, nobody came back
+        with pytest.raises(tus.Aborted):
+            await asyncio.wrap_future(up.result)
+        assert not any(partial.iterdir())
+        async with w.client.head(f"{url}?csrf_token={w.csrf}", headers={"Tus-Resumable": "1.0.0"}) as r:
+            assert r.status == 404
+        assert (await w.patch(url, 100_000, b"z")).status == 404
+        await w.close()

@@ -39,7 +39,18 @@ from tequio.node.web import in_worker
 
 from . import calls as C
 
-__all__ = ["MAX_ACTIVE", "REGISTRY", "Upload", "UploadRegistry", "tus_create", "tus_head", "tus_patch"]
+__all__ = [
+    "MAX_ACTIVE",
+    "REGISTRY",
+    "Aborted",
+    "Upload",
+    "UploadRegistry",
+    "owner_of",
+    "owner_of_token",
+    "tus_create",
+    "tus_head",
+    "tus_patch",
+]
 
 VERSION = "1.0.0"
 MAX_ACTIVE = 512
@@ -208,7 +219,11 @@ def parse_metadata(header: str) -> dict[str, str] | None:
 
 def owner_of(request: web.Request) -> bytes:
     """The session's CSRF token from the query (the guard checked it on POST and PATCH), hashed."""
-    return hashlib.sha256(request.query.get("csrf_token", "").encode()).digest()
+    return owner_of_token(request.query.get("csrf_token", ""))
+
+
+def owner_of_token(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
 
 
 def _version_ok(request: web.Request) -> bool:
