@@ -1,9 +1,9 @@
 """Keeping the catalogs in step with the code: extract every string, update the ``.po`` files, list gaps.
 
 ``python -m tequio.node.web.catalogs update`` extracts the strings of the pages (templates and the
-Python of ``node/web`` and the built-in plugins' ``web.py``) and merges them into each catalog, new
-strings empty; ``check`` prints what is untranslated or stale and exits 1 (the test suite runs the
-same check).
+Python of ``node/web`` and the built-in plugins' ``web.py`` and ``web_*.py``) and merges them into
+each catalog, new strings empty; ``check`` prints what is untranslated or stale and exits 1 (the
+test suite runs the same check).
 """
 
 from __future__ import annotations
@@ -35,8 +35,7 @@ def sources() -> Iterator[tuple[str, Path]]:
     for plugin in sorted(
         d.name for d in _PLUGINS.iterdir() if (d / "web.py").exists() or (d / "templates").is_dir()
     ):
-        web = _PLUGINS / plugin / "web.py"
-        if web.exists():
+        for web in sorted((_PLUGINS / plugin).glob("web*.py")):  # web.py and its web_*.py parts
             yield "python", web
         for p in sorted((_PLUGINS / plugin / "templates").glob("*.html")):
             yield "jinja2", p

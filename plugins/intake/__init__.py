@@ -58,5 +58,10 @@ def register_web_templates() -> list[Path]:
     return [Path(__file__).parent / "templates"]
 
 
+@hookimpl
+def register_web_static() -> list[Path]:
+    return [Path(__file__).parent / "static"]  # the drop's upload script (tus, proof-of-work)
+
+
 # Curation (curation*.py: the queue, tags, questions, the intake.curate action) adds its kinds and
 # action above; its commands are subcommands of the one ``tequio intake`` group (cli.py).

@@ -10,7 +10,17 @@ from tequio.node import Node, TequioError
 from tequio.node.web import N_, MenuItem, WebRoute, _, flash, in_worker, redirect, render
 
 from . import calls as C
-from .drop import drop_page, status_form, status_page, submit, witness_page
+from .web_drop import (
+    add_files,
+    drop_page,
+    status_form,
+    status_page,
+    submit,
+    tus_create,
+    tus_head,
+    tus_patch,
+    witness_page,
+)
 
 __all__ = ["MENU", "ROUTES", "TEMPLATES"]
 
@@ -63,5 +73,9 @@ ROUTES = [
     WebRoute("POST", "/c/{cid}", submit, role=None),
     WebRoute("GET", "/c/{cid}/status", status_form, role=None),
     WebRoute("POST", "/c/{cid}/status", status_page, role=None),
+    WebRoute("POST", "/c/{cid}/add", add_files, role=None),
+    WebRoute("POST", "/c/{cid}/tus", tus_create, role=None),
+    WebRoute("HEAD", "/c/{cid}/tus/{uid}", tus_head, role=None),
+    WebRoute("PATCH", "/c/{cid}/tus/{uid}", tus_patch, role=None),
 ]
 MENU = [MenuItem(N_("Calls for evidence"), "/intake/", role="member", order=60)]
