@@ -51,11 +51,13 @@ __all__ = [
     "StrippedCopy",
     "can_strip",
     "hash_file",
+    "not_stripped",
     "open_regular",
     "read_location",
     "regular",
     "sniff",
     "strip",
+    "strip_stream",
     "stripped_copy",
 ]
 
@@ -96,6 +98,22 @@ def strip(src: PathLike, dest: PathLike, mime: str | None = None, *, keep_locati
             copy_rest(fin, fout)
             result = not_stripped(mime, raw=stripper is not None)
         commit(fout, tmp, target)
+    return result
+
+
+def strip_stream(fin: BinaryIO, fout: IO[bytes], mime: str, *, keep_location: bool = False) -> Stripped:
+    """Like ``strip`` between two open, seekable streams (e.g. ``io.BytesIO``), so a caller that must
+    never write a plaintext file (the intake plugin, stripping a sealed upload) strips in memory.
+    ``fout`` is left holding the whole copy: stripped, or the original unchanged when it cannot be."""
+    stripper = _STRIPPERS.get(mime)
+    start_in, start_out = fin.tell(), fout.tell()
+    result = stripper(fin, fout, keep_location) if stripper else None
+    if result is None:
+        fin.seek(start_in)
+        fout.seek(start_out)
+        fout.truncate()
+        copy_rest(fin, fout)
+        result = not_stripped(mime, raw=stripper is not None)
     return result
 
 

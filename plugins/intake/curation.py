@@ -31,7 +31,7 @@ __all__ = [
 CURATE = "intake.curate"
 TAG, QUESTION = "intake.tag", "intake.question"
 #: The fields a curator tags; list fields hold several values (people, units, plates).
-FIELDS = ("incident", "place", "people", "injuries", "units", "plates", "not_relevant")
+FIELDS = ("incident", "place", "people", "injuries", "units", "plates", "not_relevant", "duplicate_of")
 #: Witness time and camera time further apart than this are flagged (one hour).
 TIME_FLAG_MS = 3_600_000
 _STRICT = ConfigDict(strict=True, extra="ignore")

@@ -8,6 +8,7 @@ import click
 
 from tequio.node.cli import echo_json, open_node
 
+from .curation_accept import accept, pending
 from .curation_incident import export_via_evidence, timeline
 from .curation_queue import CurationError, ask, queue, tag
 
@@ -59,6 +60,7 @@ def queue_cmd(ctx: click.Context, group: str | None, show_all: bool, as_json: bo
 @click.option("--units", multiple=True, help="Police units (repeat).")
 @click.option("--plates", multiple=True, help="Vehicle plates (repeat).")
 @click.option("--not-relevant", "not_relevant", is_flag=True, help="Hide from the queue (kept).")
+@click.option("--duplicate-of", "duplicate_of", help="Merge: this item shows the same as that one (full id).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def tag_cmd(
@@ -71,6 +73,7 @@ def tag_cmd(
     units: tuple[str, ...],
     plates: tuple[str, ...],
     not_relevant: bool,
+    duplicate_of: str | None,
     as_json: bool,
 ) -> None:
     """Tag an item (needs the group's intake.curate rule); other fields stay as they are."""
@@ -80,6 +83,8 @@ def tag_cmd(
     fields.update({k: list(v) for k, v in (("people", people), ("units", units), ("plates", plates)) if v})
     if not_relevant:
         fields["not_relevant"] = True
+    if duplicate_of:
+        fields["duplicate_of"] = duplicate_of.strip().lower()
     for k, v in fields.items():
         if any(len(x) > 500 for x in (v if isinstance(v, list) else [v]) if isinstance(x, str)):
             raise click.ClickException(f"--{k}: each value at most 500 characters")
@@ -92,6 +97,74 @@ def tag_cmd(
         echo_json({"item": iid.hex(), "tags": merged})
     else:
         click.echo(f"tagged {iid.hex()[:16]}: " + "  ".join(f"{k}={_safe(v)}" for k, v in merged.items()))
+
+
+def _accepted_json(rid: bytes, b: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "item": b["origin"]["item"].hex(),
+        "record": rid.hex(),
+        "title": b["title"],
+        "removed": b.get("removed", []),
+        "not_stripped": b.get("not_stripped", []),
+    }
+
+
+@intake.command("pending")
+@click.option("--group", "group", help="Only this coalition (g:GID or GID).")
+@click.option("--all", "show_all", is_flag=True, help="Also show submissions marked not relevant.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def pending_cmd(ctx: click.Context, group: str | None, show_all: bool, as_json: bool) -> None:
+    """Witnesses' submissions no curator has accepted yet (accept or reject each)."""
+    with open_node(ctx) as node:
+        try:
+            rows = pending(node, group, show_all)
+        except CurationError as e:
+            raise click.ClickException(str(e)) from None
+    if as_json:
+        echo_json(rows)
+        return
+    for r in rows:
+        files = ", ".join(_safe(f.get("name", "")) for f in r["files"]) or "no files"
+        click.echo(f"{r['id'][:16]}  {r['hour']}  {_safe(r['call_title'])}  [{files}]")
+        if r["account"]:
+            click.echo("      " + _safe(r["account"])[:120])
+    if not rows:
+        click.echo("no submission is waiting", err=True)
+
+
+@intake.command("accept")
+@click.argument("submission")
+@click.option("--title", default="", help="The items' title (default: the call's title and file name).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def accept_cmd(ctx: click.Context, submission: str, title: str, as_json: bool) -> None:
+    """Take a submission's files in as evidence items (unreviewed), working copies stripped."""
+    with open_node(ctx) as node:
+        try:
+            shared = accept(node, submission, title)
+        except CurationError as e:
+            raise click.ClickException(str(e)) from None
+        items = [_accepted_json(r.id, r.body or {}) for r in shared]
+    if as_json:
+        echo_json({"submission": submission, "items": items})
+        return
+    for it in items:
+        warn = "  (working copy NOT stripped)" if it["not_stripped"] else ""
+        click.echo(f"item {it['item'][:16]}  {_safe(it['title'])}{warn}")
+
+
+@intake.command("reject")
+@click.argument("submission")
+@click.pass_context
+def reject_cmd(ctx: click.Context, submission: str) -> None:
+    """Mark a submission not relevant: kept, hidden from the pending list (--all shows it)."""
+    with open_node(ctx) as node:
+        try:
+            sid, _tags = tag(node, submission, {"not_relevant": True})
+        except CurationError as e:
+            raise click.ClickException(str(e)) from None
+    click.echo(f"submission {sid.hex()[:16]} marked not relevant (kept)")
 
 
 @intake.command("ask")

@@ -14,6 +14,7 @@ from tequio.governance import allowed
 from tequio.node import Node, StoredRecord
 
 from .curation import CURATE, QUESTION, TAG, TagEdit, merge_tags, time_differs
+from .records import SUBMISSION
 
 __all__ = [
     "NEAR_BITS",
@@ -21,9 +22,13 @@ __all__ = [
     "CurationError",
     "QueueItem",
     "ask",
+    "check_curator",
     "find_item",
+    "first_accepted",
+    "from_drop",
     "queue",
     "tag",
+    "witness_refs",
 ]
 
 ITEM, REVIEW = "evidence.item", "evidence.review"
@@ -51,6 +56,7 @@ class QueueItem:
     phash: int | None
     group: int = 0
     near: list[bytes] = field(default_factory=list)
+    submission: bytes | None = None  # accepted from the public drop: the witness's submission
 
     @property
     def time_flag(self) -> bool:
@@ -68,6 +74,7 @@ class QueueItem:
             "time_differs": self.time_flag,
             "group": self.group,
             "near_duplicates": [i.hex() for i in self.near],
+            "submission": self.submission.hex() if self.submission else None,
         }
 
 
@@ -92,6 +99,27 @@ def item_of(rec: StoredRecord) -> bytes:
         return rec.id
     i = origin.get("item")
     return i if isinstance(i, bytes) and len(i) == 32 else rec.id
+
+
+def from_drop(rec: StoredRecord) -> tuple[bytes, int] | None:
+    """(submission id, file index) when this evidence.item was accepted from the public drop."""
+    got = (rec.body or {}).get("intake")
+    if not isinstance(got, dict):
+        return None
+    sub, index = got.get("submission"), got.get("file")
+    if isinstance(sub, bytes) and len(sub) == 32 and isinstance(index, int):
+        return sub, index
+    return None
+
+
+def first_accepted(recs: list[StoredRecord]) -> dict[tuple[bytes, int], bytes]:
+    """For each accepted (submission, file), the shared copy every node shows: the earliest by (time, id)."""
+    best: dict[tuple[bytes, int], tuple[int, bytes]] = {}
+    for r in recs:
+        src, order = from_drop(r), (r.record.ts, r.id)
+        if src is not None and r.scope.startswith("g:") and (src not in best or order < best[src]):
+            best[src] = order
+    return {k: v[1] for k, v in best.items()}
 
 
 def coalition_scopes(node: Node, group: str | None) -> list[str]:
@@ -156,13 +184,18 @@ def queue(node: Node, group: str | None = None, show_all: bool = False) -> list[
         copies: dict[bytes, set[bytes]] = {}
         for rec in recs:
             copies.setdefault(item_of(rec), {item_of(rec)}).add(rec.id)
+        first = first_accepted(recs)
         for rec in recs:
             iid, b = item_of(rec), rec.body or {}
             if iid in seen:
                 continue
             seen.add(iid)
+            src = from_drop(rec)
+            if src is not None and first.get(src) not in (None, rec.id):
+                continue  # accepted twice at once on two nodes: every node shows the earliest
             state, tags = view.state(copies[iid]), view.tags(iid)
-            if state not in QUEUE_STATES or (tags.get("not_relevant") is True and not show_all):
+            hidden = tags.get("not_relevant") is True or bool(tags.get("duplicate_of"))
+            if state not in QUEUE_STATES or (hidden and not show_all):
                 continue
             ph, cam = b.get("phash"), b.get("camera_time")
             out.append(
@@ -175,6 +208,7 @@ def queue(node: Node, group: str | None = None, show_all: bool = False) -> list[
                     str(b.get("when", "")),
                     cam if isinstance(cam, int) else None,
                     ph if isinstance(ph, int) else None,
+                    submission=src[0] if src else None,
                 )
             )
     _group(out)
@@ -214,6 +248,9 @@ def find_item(node: Node, text: str) -> tuple[bytes, str]:
             iid = item_of(rec)
             if iid.hex().startswith(t):
                 found.setdefault(iid, scope)
+        for rec in node.records(scope=scope, kind=SUBMISSION):  # a submission not yet accepted
+            if rec.id.hex().startswith(t):
+                found.setdefault(rec.id, scope)
     if not found:
         raise CurationError(f"no evidence item {text[:70]!r} in this node's coalitions")
     if len(found) > 1:
@@ -221,7 +258,7 @@ def find_item(node: Node, text: str) -> tuple[bytes, str]:
     return next(iter(found.items()))
 
 
-def _check_curator(node: Node, scope: str) -> None:
+def check_curator(node: Node, scope: str) -> None:
     """Raise unless this node may curate in the scope (the group's ``intake.curate`` rule)."""
     st = node.governance.state(scope)
     if st is None or not st.is_member(node.key):
@@ -230,13 +267,30 @@ def _check_curator(node: Node, scope: str) -> None:
         raise CurationError(f"{CURATE} in that group: {why}")
 
 
+def witness_refs(node: Node, iid: bytes, scope: str) -> list[bytes]:
+    """The submission an item (or a submission itself) came from, so the witness's status page sees
+    the curators' questions and the item's progress; [] for evidence taken in by hand."""
+    got = node.get(iid)
+    if got is not None and got.kind == SUBMISSION:
+        return [iid]
+    for rec in node.records(scope=scope, kind=ITEM):
+        if item_of(rec) == iid and (src := from_drop(rec)) is not None:
+            return [src[0]]
+    return []
+
+
 def tag(node: Node, item: str, fields: dict[str, Any]) -> tuple[bytes, dict[str, Any]]:
     """Publish one curator edit on an item; returns the item id and its merged tags afterwards."""
     if not fields:
         raise CurationError("nothing to tag: give at least one field")
+    dup = fields.get("duplicate_of")
+    if dup is not None and not (isinstance(dup, str) and len(dup) == 64):
+        raise CurationError("duplicate_of names another item by its full id (64 hex characters)")
     iid, scope = find_item(node, item)
-    _check_curator(node, scope)
-    node.publish(TAG, {"item": iid, "set": fields}, scope=scope)
+    check_curator(node, scope)
+    if dup is not None and dup == iid.hex():
+        raise CurationError("an item cannot be a duplicate of itself")
+    node.publish(TAG, {"item": iid, "set": fields}, scope=scope, refs=witness_refs(node, iid, scope))
     return iid, group_tags(node, iid, scope)
 
 
@@ -245,5 +299,6 @@ def ask(node: Node, item: str, text: str) -> bytes:
     if not text.strip() or len(text) > 4000:
         raise CurationError("the question must be 1 to 4000 characters")
     iid, scope = find_item(node, item)
-    _check_curator(node, scope)
-    return node.publish(QUESTION, {"item": iid, "text": text}, scope=scope).id
+    check_curator(node, scope)
+    refs = witness_refs(node, iid, scope)
+    return node.publish(QUESTION, {"item": iid, "text": text}, scope=scope, refs=refs).id
