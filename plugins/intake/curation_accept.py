@@ -29,7 +29,7 @@ from .curation_queue import (
     coalition_scopes,
     from_drop,
 )
-from .records import SUBMISSION
+from .recordkinds import SUBMISSION
 
 __all__ = ["MAX_STRIP_BYTES", "TOOL", "accept", "find_submission", "pending"]
 

@@ -14,7 +14,7 @@ from tequio.governance import allowed
 from tequio.node import Node, StoredRecord
 
 from .curation import CURATE, QUESTION, TAG, TagEdit, merge_tags, time_differs
-from .records import SUBMISSION
+from .recordkinds import SUBMISSION
 
 __all__ = [
     "NEAR_BITS",
