@@ -12,12 +12,13 @@ import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nacl.signing import VerifyKey
 from sqlite_utils import Database
 
-from .sync import PeerView
+if TYPE_CHECKING:
+    from .sync import PeerView  # the sync machinery (asyncio): not on the path of ``peer list``/``info``
 
 __all__ = ["MIGRATIONS", "Peer", "PeerBook", "Penalties"]
 
@@ -261,6 +262,8 @@ class PeerBook:
     # -- views (sync.ViewStore) ----------------------------------------------------------------------------
 
     def load(self, peer: bytes) -> PeerView:
+        from .sync import PeerView
+
         row = self.conn.execute(
             "SELECT epoch, position, sent FROM fed_views WHERE peer = ?", (peer,)
         ).fetchone()

@@ -21,7 +21,7 @@ __all__ = [
     "ProposalBody",
 ]
 
-_STRICT = ConfigDict(strict=True, extra="ignore")
+_STRICT = ConfigDict(strict=True, extra="ignore", defer_build=True)  # built when first used: start-up
 Id = bytes
 
 

@@ -15,7 +15,7 @@ import ifaddr
 import msgpack
 from aiohttp import web
 
-from tequio.federation.blobs import BlobFetcher
+from tequio.federation.blobfetch import BlobFetcher
 from tequio.federation.gossip import Gossip, GossipConfig
 from tequio.federation.host import IngestSummary, SyncHead
 from tequio.federation.http import HttpTransport

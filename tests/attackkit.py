@@ -67,14 +67,6 @@ def init_home(home: Path, name: str = "Casa", **federation: object) -> None:
     cfg.write_text(text)
 
 
-def peak_rss_mb(pid: int) -> float:
-    """VmHWM of a live process: the most resident memory it ever had."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    raise AssertionError("no VmHWM")
-
-
 @dataclass
 class Served:
     """A running ``tequio serve`` and what is needed to talk to it and watch it."""

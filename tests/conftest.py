@@ -130,6 +130,14 @@ def cli(tmp_path: Path) -> Callable[..., CliResult]:
     return run
 
 
+def peak_rss_mb(pid: int) -> float:
+    """VmHWM of a live process: the most resident memory it ever had."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmHWM")
+
+
 def wait_until(what: str, check: Callable[[], bool], timeout: float = 60, every: float = 0.1) -> None:
     """Poll ``check`` until it holds; the timeout only bounds a hung test, it asserts no speed."""
     deadline = time.monotonic() + timeout

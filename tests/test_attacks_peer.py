@@ -27,7 +27,6 @@ from tests.attackkit import (
     endless_pages,
     fresh_keyring,
     init_home,
-    peak_rss_mb,
     peers_of,
     signed_post,
     start_serve,
@@ -35,7 +34,7 @@ from tests.attackkit import (
     trust,
     wait_for,
 )
-from tests.conftest import TEQUIO
+from tests.conftest import TEQUIO, peak_rss_mb
 from tests.test_blobs import PEAK_RSS
 
 MIB = 1024 * 1024

@@ -26,7 +26,6 @@ from tests.attackkit import (
     boxed,
     fresh_keyring,
     init_home,
-    peak_rss_mb,
     signed_post,
     start_serve,
     store_is_healthy,
@@ -34,6 +33,7 @@ from tests.attackkit import (
     trust,
     wait_for,
 )
+from tests.conftest import peak_rss_mb
 
 MIB = 1024 * 1024
 

@@ -6,6 +6,7 @@ import importlib
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import click
 
@@ -77,3 +78,34 @@ def test_a_lazy_command_whose_module_is_missing_names_the_plugin(capsys) -> None
     err = capsys.readouterr().err
     assert "plugin 'ghostly', command 'ghost'" in err and "ModuleNotFoundError" in err
     assert "Traceback" not in err
+
+
+OPEN_PROBE = """
+import atexit, json, sys
+atexit.register(lambda: print(json.dumps(sorted(sys.modules))))
+from tequio.node.cli import main
+main(sys.argv[1:])
+"""
+
+
+def test_a_command_that_opens_a_node_leaves_the_sync_machinery_and_numpy_out(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """``info`` and ``records list`` open the store: sqlite-utils, but not numpy (which sqlite-utils
+    imports whenever it is installed), asyncio's sync, the blob fetcher or aiohttp."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TEQUIO_")} | {
+        "TEQUIO_HOME": str(tmp_path)
+    }
+    tequio = str(Path(sys.executable).with_name("tequio"))
+    subprocess.run([tequio, "init", "--name", "Probe"], env=env, check=True, capture_output=True)
+    for argv in (["info"], ["records", "list"]):
+        done = subprocess.run(
+            [sys.executable, "-c", OPEN_PROBE, *argv], env=env, capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stderr
+        modules = json.loads(done.stdout.rstrip("\n").split("\n")[-1])
+        assert "sqlite_utils" in modules and "tequio.node.node" in modules, "the probe saw the node open"
+        heavy = [m for m in modules if m.split(".")[0] in ("numpy", "pandas", "aiohttp", "zeroconf")]
+        assert heavy == [], argv
+        assert "tequio.federation.sync" not in modules and "tequio.federation.blobfetch" not in modules
+    import numpy  # noqa: F401  # installed here (the bots extra): the probe's absence means something

@@ -49,9 +49,32 @@ _WHERE = {
 }
 
 
+class _NoNumpyForSqliteUtils:
+    """A finder that refuses numpy and pandas to sqlite-utils' own import, in the command's process.
+
+    sqlite-utils imports both whenever they are installed (the bots plugin's extra brings numpy),
+    only to map their scalar types to column types; the node never hands it numpy values, and the
+    two imports alone cost every command that opens a node about 60 ms (bench/startup.py). Anyone
+    else, a plugin included, imports numpy as usual: only an import made while ``sqlite_utils.db``
+    is being executed is refused.
+    """
+
+    @staticmethod
+    def find_spec(name: str, path: object = None, target: object = None) -> None:
+        if name in ("numpy", "pandas"):
+            frame = sys._getframe(1)
+            while frame is not None:
+                if frame.f_globals.get("__name__") == "sqlite_utils.db":
+                    raise ImportError(f"{name} is not offered to sqlite-utils here")
+                frame = frame.f_back  # type: ignore[assignment]
+        return None
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the console script."""
     try:
+        if "sqlite_utils" not in sys.modules:
+            sys.meta_path.insert(0, _NoNumpyForSqliteUtils)
         from .app import run
 
         code = run(argv)

@@ -21,7 +21,7 @@ FINDING = "bots.finding"
 SHARE = "bots.share"
 Hex64 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
-_STRICT = ConfigDict(strict=True, extra="ignore")
+_STRICT = ConfigDict(strict=True, extra="ignore", defer_build=True)  # built when first used: start-up
 
 
 class Bilingual(BaseModel):

@@ -41,7 +41,7 @@ ITEM, DERIVATION, REVIEW, CUSTODY, ACK, INCIDENT = (
     "evidence.ack",
     "evidence.incident",
 )
-_STRICT = ConfigDict(strict=True, extra="ignore")
+_STRICT = ConfigDict(strict=True, extra="ignore", defer_build=True)  # built when first used: start-up
 Hash = bytes
 
 

@@ -58,7 +58,7 @@ EDITORS = "handbook.editors"
 #: at most 64 KiB, and a revision carries more than its text).
 MAX_INLINE_TEXT = 48_000
 LANG_RE = re.compile(r"[a-z]{2,3}(-[a-z0-9]{2,8})?")
-_STRICT = ConfigDict(strict=True, extra="ignore")
+_STRICT = ConfigDict(strict=True, extra="ignore", defer_build=True)  # built when first used: start-up
 _PAGE_DOMAIN = b"tequio/handbook/page/v1\n"
 _GROUP_DOMAIN = b"tequio/handbook/group/v1\n"
 

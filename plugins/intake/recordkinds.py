@@ -17,7 +17,7 @@ __all__ = ["ANSWER", "CALL", "CONSENTS", "HOST", "KINDS", "SUBMISSION"]
 CALL, HOST, SUBMISSION, ANSWER = "intake.call", "intake.host", "intake.submission", "intake.answer"
 #: May be published / only for lawyers and the court / not outside the coalition.
 CONSENTS = ("publish", "court", "coalition")
-_STRICT = ConfigDict(strict=True, extra="ignore")
+_STRICT = ConfigDict(strict=True, extra="ignore", defer_build=True)  # built when first used: start-up
 
 
 class CallBody(BaseModel):
