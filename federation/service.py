@@ -95,7 +95,7 @@ class FedService:
         except Exception as e:
             if not self.storage_full(e):
                 raise
-            # F12: the write was rolled back, nothing of the request was kept; the peer tries later.
+            # The write was rolled back, nothing of the request was kept; the peer tries later.
             log.warning("federation %s from %s refused: the disk is full", method, fingerprint(sender))
             raise FedError(
                 507, "disk-full", "the node's disk is full; nothing of this request was kept"

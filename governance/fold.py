@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from tequio.schemas.canonical import encode
+from tequio.schemas.text import unsafe_chars
 
 from .authority import action_index, allowed, effective_action, rule_for
 from .crypto import group_id, x25519_base
@@ -46,6 +47,8 @@ __all__ = [
     "fold",
 ]
 
+#: The longest member name an admission may give (as in a genesis, ``MemberEntry``).
+MAX_NAME = 200
 KIND_GROUP = "gov.group"
 KIND_KEYS = "gov.keys"
 KIND_ACT = "gov.act"
@@ -481,7 +484,11 @@ class _Folder:
             key = args.get("key")
             _ignore_unless(type(key) is bytes and len(key) == 32, f"G8: {action} names a 32-byte key")
         if action == ADMIT:
-            _ignore_unless(type(args.get("name", "")) is str, "G8: a member's name is text")
+            name = args.get("name", "")
+            ok = type(name) is str and len(name) <= MAX_NAME and not unsafe_chars(name)
+            _ignore_unless(
+                ok, f"G8: a member's name is text, one plain line of at most {MAX_NAME} characters"
+            )
             try:
                 check_roles(args.get("roles", []))
             except RuleError as e:

@@ -6,9 +6,11 @@ so a well-shaped record without authority is kept and shown as ignored, the same
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from tequio.schemas import check_display_text
 
 __all__ = [
     "ActBody",
@@ -23,6 +25,24 @@ __all__ = [
 
 _STRICT = ConfigDict(strict=True, extra="ignore", defer_build=True)  # built when first used: start-up
 Id = bytes
+
+
+def _one_line(text: str) -> str:
+    """Names and titles reach terminals and pages: no control, escape or bidi characters (issue 9 §7).
+    Refused here, at ingest (step 13, ``invalid-body``), whichever node wrote them."""
+    return check_display_text(text, "text")
+
+
+def _lines(text: str) -> str:
+    """Longer text may hold line breaks and tabs, never escapes or bidi overrides."""
+    check_display_text(text.replace("\n", " ").replace("\t", " "), "text")
+    return text
+
+
+#: One line of plain text.
+Line = Annotated[str, AfterValidator(_one_line)]
+#: Plain text on any number of lines.
+Lines = Annotated[str, AfterValidator(_lines)]
 
 
 class KeyBox(BaseModel):
@@ -43,7 +63,7 @@ class KeysBody(BaseModel):
 class MemberEntry(BaseModel):
     model_config = _STRICT
     key: bytes = Field(min_length=32, max_length=32)
-    name: str = Field(default="", max_length=200)
+    name: Line = Field(default="", max_length=200)
     roles: list[str] = Field(default_factory=list, max_length=16)
 
 
@@ -51,8 +71,8 @@ class GroupBody(BaseModel):
     """gov.group: the genesis of a group."""
 
     model_config = _STRICT
-    name: str = Field(min_length=1, max_length=200)
-    description: str = Field(default="", max_length=4000)
+    name: Line = Field(min_length=1, max_length=200)
+    description: Lines = Field(default="", max_length=4000)
     salt: bytes = Field(min_length=16, max_length=16)
     members: list[MemberEntry] = Field(min_length=1, max_length=1000)
     rules: dict[str, dict[str, Any]] = Field(default_factory=dict)
@@ -70,11 +90,11 @@ class ProposalBody(BaseModel):
     """gov.proposal: a question put to the group, optionally with the action it would take."""
 
     model_config = _STRICT
-    title: str = Field(min_length=1, max_length=300)
-    text: str = Field(default="", max_length=20_000)
+    title: Line = Field(min_length=1, max_length=300)
+    text: Lines = Field(default="", max_length=20_000)
     action: dict[str, Any] | None = None
     method: str | None = Field(default=None, max_length=32)
-    options: list[str] = Field(default_factory=list, max_length=100)
+    options: list[Annotated[Line, Field(max_length=300)]] = Field(default_factory=list, max_length=100)
     params: dict[str, Any] = Field(default_factory=dict)
     closes_at: int | None = None
     seal_key: bytes | None = Field(default=None, min_length=32, max_length=32)

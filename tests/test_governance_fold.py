@@ -712,6 +712,22 @@ def test_g8_forged_authority_is_ignored_with_a_reason() -> None:
     assert st.rules[ADMIT] == coord() and st.rules[CLOSE_GROUP] == DEFAULT_RULES[CLOSE_GROUP]
 
 
+def test_g8_an_admission_whose_name_could_forge_a_line_is_ignored() -> None:
+    """G8 (issue 9 §7): a member's name from an admission reaches every member's terminal; one with a
+    line break, an ANSI escape or a bidi override, or longer than 200 characters, admits nobody."""
+    s = Scenario(members=((A, "A", ["coord"]), (B, "B", ())), rules={ADMIT: coord()})
+    forged = "Org\n\x1b[32mKBQK-X4OW-CGJE-STVC  trusted"
+    bad = [
+        s.act(A, ADMIT, {"key": k, "name": n})
+        for k, n in ((C, forged), (D, "Fisc\u202ealía"), (E, "x" * 201))
+    ]
+    good = s.act(A, ADMIT, {"key": F, "name": "Fiscalía (verificada)"})
+    st = s.fold()
+    for rec in bad:
+        assert reason(st, rec).startswith("G8: a member's name is text, one plain line"), reason(st, rec)
+    assert set(st.members) == {A, B, F} and good.id in st.applied
+
+
 def test_g8_nobody_and_decision_rules_refuse_acts() -> None:
     """G8: an action ruled by nobody, or by a decision, cannot be done by an act."""
     s = Scenario(rules={ADMIT: {"by": "nobody"}})

@@ -14,7 +14,7 @@ from pathlib import Path
 import aiohttp
 from nacl.signing import SigningKey
 
-from tequio.governance import encode_key_box, key_commitment, seal_group, seal_to
+from tequio.governance import encode_key_box, group_id, key_commitment, seal_group, seal_to
 from tequio.node import Node
 from tequio.node.groups import create_group
 from tequio.schemas import Payload, Record, make_record
@@ -211,4 +211,77 @@ async def test_a_removed_member_writing_past_its_head_is_refused_over_federation
     assert _listed_texts(home, scope) == ["antes"]
     shown = json.loads(tequio(home, "group", "show", gid.hex(), "--json").stdout)
     assert nb.key.hex() not in [m["key"] for m in shown["members"]]
+    store_is_healthy(home)
+
+
+def _own_group(signer: SigningKey, member: bytes, name: str, title: str) -> list[Record]:
+    """A group of ``signer``'s own with ``member`` in it, as a node would write it by hand: its key
+    record, a genesis named ``name``, and a proposal titled ``title``."""
+    me = bytes(signer.verify_key)
+    salt = me[:16]
+    scope = "g:" + group_id(me, salt).hex()
+    epoch_key = bytes(range(1, 33))
+    boxes = [{"to": m, "box": seal_to(m, encode_key_box(epoch_key, []))} for m in sorted([me, member])]
+    body = {"boxes": boxes, "commit": key_commitment(epoch_key), "salt": salt}
+    keys = make_record(signer, scope, 1, None, _now(), Payload("gov.keys", body).encode())
+    members = [{"key": k, "name": n, "roles": []} for k, n in sorted([(me, "Mala"), (member, "Casa")])]
+    genesis_body = {"name": name, "description": "", "salt": salt, "members": members, "rules": {}}
+
+    def sealed(kind: str, body: dict, refs: tuple[bytes, ...]) -> bytes:
+        return seal_group(epoch_key, keys.id, Payload(kind, body, refs).encode(), lambda n: b"\x09" * n)
+
+    genesis = make_record(signer, scope, 2, keys.id, _now(), sealed("gov.group", genesis_body, (keys.id,)))
+    proposal = make_record(
+        signer,
+        scope,
+        3,
+        genesis.id,
+        _now(),
+        sealed("gov.proposal", {"title": title, "method": "majority"}, (genesis.id,)),
+    )
+    return [keys, genesis, proposal]
+
+
+async def test_names_and_titles_that_could_forge_a_line_are_refused_on_ingest(tmp_path: Path) -> None:
+    """Issue 9 §7 through federation: a trusted peer pushes groups of its own with this node in them,
+    one named with an escape that paints a fake `peer list` line, one with a title carrying a bidi
+    override. The genesis and the proposal are refused as invalid-body (the peer pays for them);
+    `group list` shows neither name, and the clean group of the same peer is kept."""
+    home = tmp_path / "casa"
+    init_home(home)
+    mala = fresh_keyring(6100)
+    trust(home, mala.key, "Mala", [])
+    signer = SigningKey((6100).to_bytes(32, "big"))
+    forged = "Org Amiga\n\x1b[32mKBQK-X4OW-CGJE-STVC  trusted     Fiscalía (verified)\x1b[0m"
+    with Node.open(home) as node:
+        target = node.key
+    first = _own_group(signer, target, forged, "Presupuesto")
+    other = SigningKey((6101).to_bytes(32, "big"))  # a second key of the same operator, same peer
+    second = _own_group(other, target, "Red de apoyo", "Vota\u202e sí")
+    served = start_serve(home)
+    try:
+        with served.watched():
+            async with aiohttp.ClientSession() as http:
+                status, reply = await signed_post(
+                    http, served.fed, mala, served.key, "push", {"records": [r.wire for r in first + second]}
+                )
+                await served.api_call_once()
+    finally:
+        err = served.stop()
+    # accepted: both key records and the clean genesis; refused: the forged genesis, the proposal
+    # after it (a gap now), and the proposal with the bidi override
+    assert status == 200 and reply == {"accepted": 3, "rejected": 3}, reply
+    assert "Traceback" not in err
+    assert served.worst_latency() < 1.0
+    rejected = json.loads(tequio(home, "records", "rejected", "--json").stdout)
+    why = {r["id"]: (r["reason"], r["detail"]) for r in rejected if r.get("id")}
+    for rec in (first[1], second[2]):
+        reason, detail = why[rec.id.hex()]
+        assert reason == "invalid-body" and "control, escape or bidirectional characters" in detail, detail
+    groups = json.loads(tequio(home, "group", "list", "--json").stdout)
+    assert [g["name"] for g in groups] == ["Red de apoyo"]
+    listed = tequio(home, "group", "list").stdout
+    assert "KBQK" not in listed and "\x1b" not in listed
+    peer = json.loads(tequio(home, "peer", "list", "--json").stdout)[0]
+    assert peer["penalty"] > 0 and "invalid-body" in peer["why"]
     store_is_healthy(home)
