@@ -51,6 +51,8 @@ __all__ = [
     "Unreachable",
     "ViewStore",
     "digest",
+    "feed_rank",
+    "first_heads",
     "peer_epoch",
 ]
 
@@ -151,6 +153,18 @@ class PositionMemo:
     def find(self, peer: bytes, epoch: bytes, position: int) -> int | None:
         memo = self._memo.get(peer)
         return None if memo is None else memo.get((epoch, position))
+
+
+def feed_rank(scope: str) -> int:
+    """What goes first on a thin link (issue 15 §3): group feeds, which carry a coalition's
+    governance (members, keys, decisions) that its other records need to be read, then direct
+    records, then public ones. Files (blobs) come after records altogether (``BlobFetcher.gate``)."""
+    return 0 if scope.startswith("g:") else 1 if scope.startswith("d:") else 2
+
+
+def first_heads(heads: list[SyncHead]) -> list[SyncHead]:
+    """``heads`` in the order their records are sent: by ``feed_rank`` (a stable sort)."""
+    return sorted(heads, key=lambda h: feed_rank(h.scope))
 
 
 #: A reply listing more changed feeds than this is checked on a worker thread, off the event loop.
@@ -288,9 +302,12 @@ class Syncer:
     ) -> None:
         lim = self.limits
         exchanges = received = 0
+        mine = first_heads(mine)
         while exchanges < lim.round_exchanges and received < lim.round_bytes:  # F8: the rest next round
             ours = self.host.own_heads(list(view.heads))
-            ahead: list[Feed] = [f for f, seq in view.heads.items() if seq > ours.get(f, 0)][: lim.max_wants]
+            ahead: list[Feed] = sorted(
+                (f for f, seq in view.heads.items() if seq > ours.get(f, 0)), key=lambda f: feed_rank(f[1])
+            )[: lim.max_wants]
             wants: list[list[Any]] = [[a, s, ours.get((a, s), 0) + 1] for a, s in ahead]
             give: list[bytes] = []
             room = lim.batch_bytes
@@ -332,7 +349,7 @@ class Syncer:
                     )
             if not got.accepted and not reply.accepted:
                 return  # nothing moved either way: stop rather than ask for the same again
-            mine = self.host.visible_heads(peer)
+            mine = first_heads(self.host.visible_heads(peer))
 
     async def _ingest(self, records: Sequence[bytes], peer: bytes) -> IngestSummary:
         """The host's ingest, awaited when it returns an awaitable (a host may ingest on a thread)."""

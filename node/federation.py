@@ -131,6 +131,24 @@ class NodeSyncHost:
         wires = self.store.feed_records(author, scope, from_seq, max_count, max_bytes)
         return wires if cut is None else [w for w in wires if self.relayable(author, scope, w)]
 
+    def waiting_in_feed(self, author: bytes, scope: str, after_seq: int) -> tuple[int, int, int, int]:
+        """Records of one feed after ``after_seq`` (up to its relay cut), their bytes, and the
+        distinct files they refer to with their sizes: what waits for a peer (``syncwait``)."""
+        cut = self.node.governance.relay_cuts().get((author, scope))
+        top = cut[0] if cut is not None else 1 << 62
+        n, size = self.store.conn.execute(
+            "SELECT COUNT(*), COALESCE(SUM(LENGTH(r.wire)), 0) FROM records r JOIN feeds f ON f.id = r.feed"
+            " WHERE f.author = ? AND f.scope = ? AND r.seq > ? AND r.seq <= ?",
+            (author, scope, after_seq, top),
+        ).fetchone()
+        files, fbytes = self.store.conn.execute(
+            "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM (SELECT DISTINCT b.hash, b.size FROM blob_refs b"
+            " JOIN records r ON r.id = b.record JOIN feeds f ON f.id = r.feed"
+            " WHERE f.author = ? AND f.scope = ? AND r.seq > ? AND r.seq <= ?)",
+            (author, scope, after_seq, top),
+        ).fetchone()
+        return int(n), int(size), int(files), int(fbytes)
+
     def records_since(self, position: int, limit: int) -> list[tuple[bytes, str, bytes, int]]:
         return self.store.records_since(position, limit)
 

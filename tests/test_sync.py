@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
+import msgpack
 import pytest
 
 from tequio.federation.host import SyncHead
@@ -468,3 +471,94 @@ async def test_a_host_may_ingest_off_the_event_loop(make_node: Callable[..., Nod
     b.node.publish("core.note", {"text": "de vuelta"})
     await b.gossip.push_new()  # what B holds goes out; only its own note is new to A
     assert ran == ["N1", "N0"] and len(a.node.records(limit=None)) == 4
+
+
+# -- what goes first, and what waits (issue 15 §3) ----------------------------------------------------
+
+
+def test_group_feeds_go_first_then_direct_then_public() -> None:
+    from tequio.federation.sync import feed_rank, first_heads
+
+    heads = [SyncHead(b"a" * 32, s, 1, b"h" * 32) for s in ("public", "d:" + "00" * 32, "g:" + "ab" * 16)]
+    assert [h.scope[:2] for h in first_heads(heads)] == ["g:", "d:", "pu"]
+    assert feed_rank("g:x") < feed_rank("d:x") < feed_rank("public")
+
+
+async def test_direct_records_travel_before_public_ones_on_a_small_batch(
+    make_node: Callable[..., Node],
+) -> None:
+    """With room for five records an exchange, the five direct records go in the first one."""
+    from dataclasses import replace
+
+    c = make_cluster(make_node, 2)
+    c.trust(0, 1)
+    a, b = c[0], c[1]
+    await a.syncer.sync(b.node.key)  # a first round: each knows the other's (empty) heads
+    for i in range(5):
+        a.node.publish("core.note", {"text": f"pública {i}"})
+    for i in range(5):
+        a.node.publish("core.note", {"text": f"directa {i}"}, scope=direct_scope(b.node.key))
+    a.syncer.limits = replace(a.syncer.limits, max_records=5, small_records=1)
+    sent: list[list[str]] = []
+    inner = a.syncer.transport
+
+    class Spy:
+        async def call(self, peer: bytes, method: str, message: Any) -> Any:
+            if method == "exchange" and message["records"]:
+                sent.append([msgpack.unpackb(w)[2][:2] for w in message["records"]])
+            return await inner.call(peer, method, message)
+
+    a.syncer.transport = Spy()
+    await a.syncer.sync(b.node.key)
+    assert sent[0] == ["d:"] * 5 and sent[1] == ["pu"] * 5
+
+
+async def test_what_waits_for_a_peer_is_counted_until_it_arrives(
+    make_node: Callable[..., Node], tmp_path: Path
+) -> None:
+    from tequio.federation.syncwait import waiting_for
+    from tequio.schemas import BlobRef
+
+    c = make_cluster(make_node, 2)
+    c.trust(0, 1)
+    a, b = c[0], c[1]
+    before = waiting_for(a.host, b.node.key, a.peers.load(b.node.key))
+    assert before.records == 0 and not before.known
+    src = tmp_path / "f.bin"
+    src.write_bytes(b"x" * 300_000)
+    h, size = a.node.blobs.put_file(src)
+    a.node.publish("core.note", {"text": "con foto"}, blobs=[BlobRef(h, size, "image/jpeg")])
+    for i in range(3):
+        a.node.publish("core.note", {"text": f"nota {i}"})
+    w = waiting_for(a.host, b.node.key, a.peers.load(b.node.key))
+    assert (w.records, w.files, w.file_bytes, w.feeds) == (4, 1, 300_000, 1) and w.record_bytes > 400
+    assert "to send: 4 records (" in w.line() and "1 file (300 KB)" in w.line()
+    await a.syncer.sync(b.node.key)
+    after = waiting_for(a.host, b.node.key, a.peers.load(b.node.key))
+    assert after.records == 0 and after.known
+    assert after.line() == "to send: 0 records (0 B); to receive: 0 records"
+    # B's side: A's records arrived, its file is still to fetch.
+    assert b.host.wanted_blobs(10) == [(h, size)]
+
+
+def test_peer_list_shows_what_waits_for_each_peer(make_node: Callable[..., Node]) -> None:
+    import json
+    import subprocess
+
+    from tests.conftest import TEQUIO
+
+    c = make_cluster(make_node, 2)
+    c.trust(0, 1)
+    a, b = c[0], c[1]
+    for i in range(3):
+        a.node.publish("core.note", {"text": f"nota {i}"})
+    home = str(a.node.home)
+    out = subprocess.run([TEQUIO, "--home", home, "peer", "list"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "to send: 3 records (" in out.stdout and "to receive: 0 records" in out.stdout
+    js = subprocess.run(
+        [TEQUIO, "--home", home, "peer", "list", "--json"], capture_output=True, text=True, timeout=60
+    )
+    (peer,) = json.loads(js.stdout)
+    assert peer["waiting"]["records"] == 3 and peer["waiting"]["known"] is False
+    assert peer["name"] == b.node.name

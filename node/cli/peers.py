@@ -154,10 +154,23 @@ def _cell(name: str) -> str:
 @click.pass_context
 def peer_list(ctx: click.Context, as_json: bool) -> None:
     """Known peers with their status, and why a peer is slowed, quarantined or failing."""
+    from tequio.federation.syncwait import waiting_for
+
+    from ..federation import NodeSyncHost
+
     with open_node(ctx, unlock=False) as node:
         book = _book(node)
         now = node.clock()
-        items = [p.to_json(now, book.rules) | {"fingerprint": fingerprint(p.key)} for p in book.all()]
+        host = NodeSyncHost(node)
+        items = [
+            p.to_json(now, book.rules)
+            | {"fingerprint": fingerprint(p.key), "waiting": waiting_for(host, p.key, book.load(p.key))}
+            for p in book.all()
+        ]
+        wanted = host.wanted_blobs(10_000)
+    lines = {id(it): it["waiting"].line() for it in items}
+    for it in items:
+        it["waiting"] = it["waiting"].as_dict()
     if as_json:
         echo_json(items)
         return
@@ -169,6 +182,10 @@ def peer_list(ctx: click.Context, as_json: bool) -> None:
             click.echo(f"    {safe_text(it['why'])}")
         if it["last_error"]:
             click.echo(f"    last error: {safe_text(it['last_error'])}")
+        click.echo(f"    {lines[id(it)]}")
+    if wanted:
+        mb = sum(size for _, size in wanted) / 1_000_000
+        click.echo(f"files to fetch from peers: {len(wanted)} ({mb:.1f} MB)")
     if not items:
         click.echo("no peers yet: 'tequio invite' here, 'tequio peer add CODE' there", err=True)
 

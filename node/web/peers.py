@@ -32,10 +32,13 @@ def qr_svg(text: str) -> str:
 
 
 def _peers(node: Node) -> dict[str, Any]:
+    from tequio.federation.syncwait import waiting_for
     from tequio.node.cli.peers import _book
+    from tequio.node.federation import NodeSyncHost
 
     book = _book(node)
     now = node.clock()
+    host = NodeSyncHost(node)
     return {
         "me": {"name": node.name, "fingerprint": node.fingerprint, "key": node.key.hex()},
         "peers": [
@@ -47,6 +50,7 @@ def _peers(node: Node) -> dict[str, Any]:
                 "why": p.why,
                 "addrs": p.addrs,
                 "last_ok": p.last_ok or None,
+                "waiting": waiting_for(host, p.key, book.load(p.key)).as_dict(),
             }
             for p in book.all()
         ],
