@@ -18,13 +18,16 @@ from .recordkinds import LANG_RE
 from .source import (
     IMAGE_EXTS,
     MAX_IMAGE,
+    OUTSIDE,
     REPAIRED,
     ImportTree,
     SourcePage,
     as_list,
     as_text,
+    child_file,
     detect_licence,
     front_matter,
+    inside,
     load_yaml_file,
     normalise,
     read_text,
@@ -48,6 +51,7 @@ def detect_format(root: Path) -> str:
         if (
             child.is_dir()
             and LANG_RE.fullmatch(child.name)
+            and inside(root, child)
             and (any(child.rglob(".category.yml")) or any(child.rglob("s_*.md")))
         ):
             return "umbrella"
@@ -126,7 +130,7 @@ def _dfak(tree: ImportTree, languages: list[str], source_lang: str) -> None:
     root = tree.root
     base = "/DFAK"
     config = root / "_config.yml"
-    if config.is_file():
+    if child_file(tree, config):
         try:
             conf = load_yaml_file(config)
             if isinstance(conf, dict) and isinstance(conf.get("baseurl"), str):
@@ -134,7 +138,14 @@ def _dfak(tree: ImportTree, languages: list[str], source_lang: str) -> None:
         except ValueError as e:
             tree.note(config, f"_config.yml: {e}")
     bodies: dict[int, str] = {}
-    for folder in sorted((root / "_pages").iterdir()):
+    pages_dir = root / "_pages"
+    if not inside(root, pages_dir):
+        tree.skip(pages_dir, OUTSIDE)
+        return
+    for folder in sorted(pages_dir.iterdir()):
+        if folder.is_symlink() and not inside(root, folder):
+            tree.skip(folder, OUTSIDE)
+            continue
         if not folder.is_dir():
             tree.skip(folder, "not a language folder")
             continue
@@ -142,8 +153,8 @@ def _dfak(tree: ImportTree, languages: list[str], source_lang: str) -> None:
         if not LANG_RE.fullmatch(lang):
             tree.skip(folder, f"{lang!r} is not a language code")
             continue
-        nav = _nav_order(folder / "nav.html")
-        for path in walk(folder):
+        nav = _nav_order(tree, folder / "nav.html")
+        for path in walk(tree, folder):
             rel = tree.rel(path)
             if path.name == "nav.html":
                 tree.skip(path, "site navigation (HTML), not a page; its order is the table of contents'")
@@ -219,9 +230,7 @@ def _dfak(tree: ImportTree, languages: list[str], source_lang: str) -> None:
                     return hit
         return None
 
-    images = (
-        {p.name: p for p in (root / "images").glob("*") if p.is_file()} if (root / "images").is_dir() else {}
-    )
+    images = {p.name: p for p in walk(tree, root / "images")} if (root / "images").is_dir() else {}
     for p in tree.pages:
         _resolve_links(tree, p, bodies[id(p)], find)
         _image_links(p, bodies[id(p)], lambda name: images.get(Path(name).name), tree)
@@ -239,9 +248,9 @@ def _dfak_variants(form: str, base: str) -> list[str]:
     return [o for o in dict.fromkeys(out) if o]
 
 
-def _nav_order(nav: Path) -> dict[str, int]:
+def _nav_order(tree: ImportTree, nav: Path) -> dict[str, int]:
     """The order of the table of contents from a language's nav.html: slug -> position."""
-    if not nav.is_file():
+    if not child_file(tree, nav):
         return {}
     try:
         text = read_text(nav)
@@ -262,8 +271,8 @@ def _umbrella(tree: ImportTree, languages: list[str], source_lang: str) -> None:
     bodies: dict[int, str] = {}
     langs = [d for d in sorted(root.iterdir()) if d.is_dir() and not d.name.startswith(".")]
     src_images: dict[str, list[Path]] = {}
-    if (root / source_lang).is_dir():
-        for p in walk(root / source_lang):
+    if (root / source_lang).is_dir() and inside(root, root / source_lang):
+        for p in walk(ImportTree(tree.format, root), root / source_lang):
             if p.suffix.lower() in IMAGE_EXTS:
                 src_images.setdefault(p.name, []).append(p)
     for folder in langs:
@@ -274,7 +283,7 @@ def _umbrella(tree: ImportTree, languages: list[str], source_lang: str) -> None:
         if lang not in languages:
             tree.skip(folder, f"language {lang} is not one of the book's ({', '.join(languages)})")
             continue
-        for path in walk(folder):
+        for path in walk(tree, folder):
             rel_parts = path.relative_to(folder).parts
             name = path.name
             suffix = path.suffix.lower()
@@ -407,15 +416,18 @@ def _suffix(tree: ImportTree, languages: list[str], source_lang: str) -> None:
     bodies: dict[int, str] = {}
     # Files without a suffix are in the site's default language: the one language of the book that
     # no file names as a suffix (page.md beside page.es.md is the other one), else the source.
+    files = list(walk(tree))
     suffixed = {
         p.name[:-3].rpartition(".")[2]
-        for p in root.rglob("*.md")
-        if "." in p.name[:-3] and LANG_RE.fullmatch(p.name[:-3].rpartition(".")[2])
+        for p in files
+        if p.suffix.lower() == ".md"
+        and "." in p.name[:-3]
+        and LANG_RE.fullmatch(p.name[:-3].rpartition(".")[2])
     }
     unnamed = [x for x in languages if x not in suffixed]
     default = unnamed[0] if len(unnamed) == 1 else source_lang
     seen: dict[tuple[str, str], str] = {}
-    for path in walk(root):
+    for path in files:
         rel = path.relative_to(root)
         if any(part.startswith((".", "_")) and not part.startswith("_index.") for part in rel.parts):
             continue  # hidden folders, Hugo's _default layouts, site tooling
@@ -492,12 +504,8 @@ def _suffix(tree: ImportTree, languages: list[str], source_lang: str) -> None:
                 root / name.lstrip("/"),
                 root / "static" / name.lstrip("/"),
             ):
-                try:
-                    cand.resolve().relative_to(root.resolve())
-                except ValueError:
-                    continue  # never outside the tree
-                if cand.is_file():
-                    return cand
+                if inside(root, cand) and cand.is_file():
+                    return cand  # never outside the tree
             return None
 
         return f

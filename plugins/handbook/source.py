@@ -20,11 +20,14 @@ import yaml
 __all__ = [
     "IMAGE_EXTS",
     "MAX_FILE",
+    "OUTSIDE",
     "TEMPLATE_RE",
     "ImportTree",
     "SourcePage",
+    "child_file",
     "detect_licence",
     "front_matter",
+    "inside",
     "normalise",
     "read_text",
     "walk",
@@ -217,7 +220,7 @@ def detect_licence(root: Path) -> tuple[str, Path | None]:
     """The licence of a tree, from its licence file: an SPDX-like name, or 'unknown'."""
     for name in _LICENCE_FILES:
         p = root / name
-        if p.is_file() and p.stat().st_size <= MAX_FILE:
+        if p.is_file() and inside(root, p) and p.stat().st_size <= MAX_FILE:
             text = p.read_text("utf-8", "replace")
             for pattern, spdx in _LICENCES:
                 if pattern.search(text):
@@ -226,17 +229,59 @@ def detect_licence(root: Path) -> tuple[str, Path | None]:
     return "unknown (no licence file)", None
 
 
-def walk(root: Path) -> Iterator[Path]:
-    """Files under ``root`` in a stable order, never following symbolic links out of the tree."""
-    base = root.resolve()
-    for p in sorted(root.rglob("*")):
-        if p.is_symlink():
-            try:
-                p.resolve().relative_to(base)
-            except ValueError:
-                continue
-        if p.is_file():
-            yield p
+#: Why a file or folder was not read: it leads out of the tree being imported.
+OUTSIDE = "a symbolic link to outside the imported folder: not followed, not read"
+
+
+def inside(root: Path, path: Path) -> bool:
+    """Whether ``path``, every symbolic link on the way followed, is still under ``root``: a hostile
+    handbook folder must not make the importer read (and publish) the node's own files."""
+    try:
+        path.resolve(strict=True).relative_to(root.resolve(strict=True))
+    except (ValueError, OSError, RuntimeError):
+        return False
+    return True
+
+
+def walk(tree: ImportTree, folder: Path | None = None) -> Iterator[Path]:
+    """Files under ``folder`` (the tree's root by default) in a stable order. A symbolic link, to a
+    file or a folder, is followed only when it stays inside the imported tree; one that leads out is
+    skipped with its reason, and a folder already seen (a link loop) is not read twice."""
+    top = tree.root if folder is None else folder
+    if not inside(tree.root, top):
+        tree.skip(top, OUTSIDE)
+        return
+    found: list[Path] = []
+    seen: set[Path] = set()
+    stack = [top]
+    while stack:
+        here = stack.pop()
+        real = here.resolve()
+        if real in seen:
+            continue
+        seen.add(real)
+        try:
+            entries = sorted(here.iterdir())
+        except OSError as e:
+            tree.skip(here, f"cannot be listed ({e.strerror or e})")
+            continue
+        for p in entries:
+            if p.is_symlink() and not inside(tree.root, p):
+                tree.skip(p, OUTSIDE)
+            elif p.is_dir():
+                stack.append(p)
+            elif p.is_file():
+                found.append(p)
+    yield from sorted(found)
+
+
+def child_file(tree: ImportTree, path: Path) -> bool:
+    """Whether ``path`` is a regular file the importer may read (inside the tree); one that a link
+    takes outside is skipped with its reason."""
+    if path.is_symlink() and not inside(tree.root, path):
+        tree.skip(path, OUTSIDE)
+        return False
+    return path.is_file() and inside(tree.root, path)
 
 
 def template_code(text: str) -> list[str]:
